@@ -1,0 +1,74 @@
+"""JSON codecs: the canonical uplink (``json-map``) and Zigbee2MQTT device state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from gateway.codecs.base import (
+    Decoded,
+    DecodeError,
+    Problem,
+    check_fields,
+    parse_seq,
+    parse_ts,
+)
+from gateway.profiles import FieldSpec, JsonMapCodec, Zigbee2MqttCodec
+
+
+def load_object(payload: bytes) -> dict[str, Any]:
+    try:
+        obj = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
+        raise DecodeError("malformed_json", str(exc)) from None
+    if not isinstance(obj, dict):
+        raise DecodeError("not_an_object", f"expected a JSON object, got {type(obj).__name__}")
+    return obj
+
+
+def _renamed(obj: dict[str, Any], rename: dict[str, str]) -> dict[str, Any]:
+    if not rename:
+        return obj
+    return {rename.get(key, key): value for key, value in obj.items()}
+
+
+class JsonMapDecoder:
+    """``{"smoke": true, "battery_pct": 87, "ts": ..., "seq": ...}`` → fields."""
+
+    def __init__(self, spec: JsonMapCodec, fields: dict[str, FieldSpec]) -> None:
+        self._spec = spec
+        self._fields = fields
+
+    def decode(self, payload: bytes, received_at: float) -> Decoded:
+        obj = load_object(payload)
+        problems: list[Problem] = []
+        spec = self._spec
+        key = None
+        if spec.device_key is not None:
+            key = obj.get(spec.device_key)
+            if not isinstance(key, str) or not key:
+                raise DecodeError("no_device_key", f"{spec.device_key}: missing or not text")
+        ts = parse_ts(obj.get(spec.ts_key), received_at, problems)
+        seq = parse_seq(obj.get(spec.seq_key), problems)
+        fields = check_fields(_renamed(obj, spec.map), self._fields, problems)
+        return Decoded(fields, ts, seq, key, problems)
+
+
+class Zigbee2MqttDecoder:
+    """Zigbee2MQTT state (``{"smoke": true, "battery": 87, "linkquality": 120, ...}``).
+
+    Z2M republishes the whole state on every change; ``last_seen`` (ISO 8601 or epoch ms,
+    when enabled in Z2M's advanced settings) is the device time.
+    """
+
+    def __init__(self, spec: Zigbee2MqttCodec, fields: dict[str, FieldSpec]) -> None:
+        self._spec = spec
+        self._fields = fields
+
+    def decode(self, payload: bytes, received_at: float) -> Decoded:
+        obj = load_object(payload)
+        problems: list[Problem] = []
+        ts = parse_ts(obj.get("last_seen"), received_at, problems)
+        fields = check_fields(_renamed(obj, self._spec.map), self._fields, problems)
+        return Decoded(fields, ts, None, None, problems)

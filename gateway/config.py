@@ -1,0 +1,121 @@
+"""Configuration: environment first (``FIREGRID_*``), optionally a YAML file with the same keys.
+
+The keys of the YAML file are the variable names without the prefix, in lower case
+(``FIREGRID_MQTT_URL`` → ``mqtt_url``). The environment wins over the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gateway.yamlfile import ConfigFileError, format_validation_error, load_yaml_model
+
+ENV_PREFIX = "FIREGRID_"
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _shipped_dir(name: str) -> Path:
+    """The shipped ``device_profiles/`` or ``rules/``: beside the working dir or the package."""
+    local = Path.cwd() / name
+    return local if local.is_dir() else _REPO_ROOT / name
+
+
+class MqttUrl(BaseModel):
+    model_config = ConfigDict(frozen=True)
+    host: str
+    port: int
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+
+class Settings(BaseModel):
+    """Every setting firegrid reads. Unset InfluxDB → the embedded SQLite history store."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    mqtt_url: str | None = None
+    mqtt_client_id: str = "firegrid-gateway"
+    mqtt_session_expiry_s: Annotated[int, Field(ge=0)] = 7 * 24 * 3600
+    max_payload_bytes: Annotated[int, Field(gt=0)] = 64 * 1024
+
+    influx_url: str | None = None
+    influx_api: Literal["v1", "v2"] = "v2"
+    influx_db: str = "firegrid"
+    influx_rp: str | None = None
+    influx_user: str | None = None
+    influx_password: str | None = None
+    influx_org: str = "firegrid"
+    influx_bucket: str = "firegrid"
+    influx_token: str | None = None
+    influx_batch_size: Annotated[int, Field(gt=0)] = 5000
+    influx_flush_interval_s: Annotated[float, Field(gt=0)] = 1.0
+    influx_max_buffer_points: Annotated[int, Field(gt=0)] = 1_000_000
+
+    data_dir: Path = Path("firegrid-data")
+    history_retention_days: Annotated[int, Field(gt=0)] = 30
+
+    api_host: str = "127.0.0.1"
+    api_port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    admin_token: str | None = None
+
+    profiles_dir: Path = Field(default_factory=lambda: _shipped_dir("device_profiles"))
+    rules_dir: Path = Field(default_factory=lambda: _shipped_dir("rules"))
+
+    platform_url: str | None = None
+    platform_secret: str | None = None
+
+    @field_validator("mqtt_url")
+    @classmethod
+    def _mqtt_url_parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_mqtt_url(value)
+        return value
+
+    @property
+    def mqtt(self) -> MqttUrl | None:
+        return parse_mqtt_url(self.mqtt_url) if self.mqtt_url else None
+
+
+def parse_mqtt_url(url: str) -> MqttUrl:
+    """``mqtt://[user:pass@]host:port`` (``mqtts://`` for TLS)."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("mqtt", "mqtts", "tcp", "ssl"):
+        raise ValueError(f"MQTT URL {url!r}: scheme must be mqtt:// or mqtts://")
+    if not parts.hostname:
+        raise ValueError(f"MQTT URL {url!r}: no host")
+    tls = parts.scheme in ("mqtts", "ssl")
+    return MqttUrl(
+        host=parts.hostname,
+        port=parts.port or (8883 if tls else 1883),
+        username=parts.username,
+        password=parts.password,
+        tls=tls,
+    )
+
+
+def load_settings(config_file: Path | None = None, **overrides: object) -> Settings:
+    """File, then environment, then explicit overrides (CLI flags) — later wins."""
+    values: dict[str, object] = {}
+    if config_file is not None:
+        values.update(load_yaml_model(config_file, _FileSettings).model_dump(exclude_unset=True))
+    for name in Settings.model_fields:
+        env = os.environ.get(ENV_PREFIX + name.upper())
+        if env is not None and env != "":
+            values[name] = env
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    try:
+        return Settings.model_validate(values)
+    except ValidationError as exc:
+        raise ConfigFileError(
+            format_validation_error(Path(str(config_file or "environment")), exc, None)
+        ) from exc
+
+
+class _FileSettings(Settings):
+    """Same keys as Settings; validated on its own so errors point into the YAML file."""

@@ -1,0 +1,66 @@
+"""Prometheus metrics for one gateway instance (its own registry, so tests can run several)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    """Everything ``/metrics`` shows. Reason labels come from a small fixed vocabulary."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.messages = Counter("firegrid_messages_received", "MQTT messages received", registry=r)
+        self.readings = Counter(
+            "firegrid_readings", "Readings decoded and accepted", ["measurement"], registry=r
+        )
+        self.rejected = Counter(
+            "firegrid_messages_rejected",
+            "Messages refused as a whole, by reason (nothing from them is stored)",
+            ["reason"],
+            registry=r,
+        )
+        self.field_problems = Counter(
+            "firegrid_field_problems",
+            "Single fields dropped from otherwise valid messages, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.sink_points = Counter(
+            "firegrid_sink_points_written", "Points accepted by a sink", ["sink"], registry=r
+        )
+        self.sink_errors = Counter(
+            "firegrid_sink_write_errors", "Failed write attempts", ["sink", "reason"], registry=r
+        )
+        self.sink_dropped = Counter(
+            "firegrid_sink_points_dropped",
+            "Points a sink gave up on (buffer full or refused by the database)",
+            ["sink", "reason"],
+            registry=r,
+        )
+        self.sink_buffer = Gauge(
+            "firegrid_sink_buffer_points", "Points waiting to be written", ["sink"], registry=r
+        )
+        self.sink_batch_size = Histogram(
+            "firegrid_sink_batch_points",
+            "Points per write request",
+            ["sink"],
+            buckets=(1, 10, 100, 500, 1000, 2000, 5000, 10000),
+            registry=r,
+        )
+        self.sink_write_seconds = Histogram(
+            "firegrid_sink_write_seconds", "Write request latency", ["sink"], registry=r
+        )
+        self.mqtt_connected = Gauge(
+            "firegrid_mqtt_connected", "1 while connected to the broker", registry=r
+        )
+        self.mqtt_connects = Counter(
+            "firegrid_mqtt_connects", "Successful (re)connections to the broker", registry=r
+        )
+        self.devices = Gauge(
+            "firegrid_devices", "Registered devices by status", ["status"], registry=r
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

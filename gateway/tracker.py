@@ -1,0 +1,75 @@
+"""Per-device liveness and latest values, keyed by device id (no cross-device state here).
+
+A device is ``never_seen`` until its first message, ``online`` while messages keep coming
+within ``heartbeat × offline_after_missed`` (any message counts as a heartbeat), ``offline``
+after that.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from gateway.model import DeviceStatus, FieldValue
+
+
+@dataclass(slots=True)
+class DeviceState:
+    last_seen: float | None = None
+    online: bool = False
+    latest: dict[str, FieldValue] = field(default_factory=dict)
+    latest_ts: float | None = None
+
+
+class DeviceTracker:
+    """Liveness bookkeeping; the caller supplies the time (no clock is read here)."""
+
+    def __init__(self) -> None:
+        self._states: dict[str, DeviceState] = {}
+
+    def seen(self, device_id: str, at: float) -> bool:
+        """Record a message; True when the device has just come (back) online."""
+        state = self._states.get(device_id)
+        if state is None:
+            state = self._states[device_id] = DeviceState()
+        if state.last_seen is None or at > state.last_seen:
+            state.last_seen = at
+        came_online = not state.online
+        state.online = True
+        return came_online
+
+    def update(self, device_id: str, ts: float, fields: Mapping[str, FieldValue]) -> None:
+        state = self._states.setdefault(device_id, DeviceState())
+        if state.latest_ts is None or ts >= state.latest_ts:
+            state.latest.update(fields)
+            state.latest_ts = ts
+
+    def sweep(self, now: float, offline_after: Mapping[str, float]) -> list[str]:
+        """Mark silent devices offline; return the ids that have just gone offline."""
+        gone = []
+        for device_id, state in self._states.items():
+            limit = offline_after.get(device_id)
+            if not state.online or limit is None or state.last_seen is None:
+                continue
+            if now - state.last_seen > limit:
+                state.online = False
+                gone.append(device_id)
+        return gone
+
+    def status(self, device_id: str) -> DeviceStatus:
+        state = self._states.get(device_id)
+        if state is None or state.last_seen is None:
+            return DeviceStatus.NEVER_SEEN
+        return DeviceStatus.ONLINE if state.online else DeviceStatus.OFFLINE
+
+    def get(self, device_id: str) -> DeviceState | None:
+        return self._states.get(device_id)
+
+    def forget(self, device_id: str) -> None:
+        self._states.pop(device_id, None)
+
+    def items(self) -> Iterable[tuple[str, DeviceState]]:
+        return self._states.items()
+
+    def restore(self, device_id: str, state: DeviceState) -> None:
+        self._states[device_id] = state
