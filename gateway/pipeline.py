@@ -1,0 +1,151 @@
+"""The ingest pipeline: raw MQTT message → device → codec → Reading → sinks.
+
+One direction only. The Reading is made here, once; downstream stages (sinks, and the rules
+engine) consume it and never see the raw payload. ``handle`` is synchronous and cheap so the
+MQTT client can acknowledge a message as soon as it returns.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Protocol
+
+from gateway.codecs import Codec, DecodeError, build_codec
+from gateway.ingest.topics import TopicRouter
+from gateway.metrics import Metrics
+from gateway.model import Device, Reading
+from gateway.profiles import DeviceProfile
+from gateway.ratelog import RateLimitedLogger
+from gateway.sinks.base import Sink
+from gateway.tracker import DeviceTracker
+from gateway.unregistered import UnregisteredLog
+
+log = logging.getLogger(__name__)
+
+STATUS_MEASUREMENT = "device_status"
+
+
+class DeviceDirectory(Protocol):
+    """The registry's in-memory index, as the hot path sees it."""
+
+    def by_id(self, device_id: str) -> Device | None: ...
+
+    def by_external_id(self, external_id: str) -> Device | None: ...
+
+
+ReadingListener = Callable[[Reading, Device], None]
+
+
+class Pipeline:
+    def __init__(
+        self,
+        profiles: Mapping[str, DeviceProfile],
+        directory: DeviceDirectory,
+        sinks: Sequence[Sink],
+        tracker: DeviceTracker,
+        unregistered: UnregisteredLog,
+        metrics: Metrics,
+        max_payload_bytes: int = 64 * 1024,
+    ) -> None:
+        self._profiles = profiles
+        self._codecs: dict[str, Codec] = {n: build_codec(p) for n, p in profiles.items()}
+        self.router = TopicRouter(profiles)
+        self._directory = directory
+        self._sinks = sinks
+        self._tracker = tracker
+        self._unregistered = unregistered
+        self._metrics = metrics
+        self._max_payload = max_payload_bytes
+        self._log = RateLimitedLogger(log)
+        self._listeners: list[ReadingListener] = []
+
+    def subscribe(self, listener: ReadingListener) -> None:
+        """Downstream stages (rules engine, live console) receive every accepted reading."""
+        self._listeners.append(listener)
+
+    def _reject(self, reason: str, topic: str, detail: str) -> None:
+        self._metrics.rejected.labels(reason).inc()
+        self._log.warning(reason, "refused message on %s: %s: %s", topic, reason, detail)
+
+    def _resolve(self, topic: str, payload: bytes, at: float) -> tuple[Device, Codec] | None:
+        match = self.router.match(topic)
+        if match is None:
+            self._reject("unknown_topic", topic, "no device profile declares this topic")
+            return None
+        route, key = match
+        if route.key_kind == "payload":
+            assert route.payload_profile is not None
+            try:
+                key = self._codecs[route.payload_profile].decode(payload, at).device_key or ""
+            except DecodeError as exc:
+                self._reject(exc.problem.reason, topic, exc.problem.detail)
+                return None
+            device = self._directory.by_id(key) or self._directory.by_external_id(key)
+        elif route.key_kind == "device_id":
+            device = self._directory.by_id(key)
+        else:
+            device = self._directory.by_external_id(key)
+        if device is None:
+            self._unregistered.record(topic, key, payload, at)
+            self._reject("unknown_device", topic, f"no registered device {key!r}")
+            return None
+        if not self.router.accepts(device.profile, route.template):
+            detail = f"device {device.id} ({device.profile}) does not report on {route.template}"
+            self._reject("topic_not_in_profile", topic, detail)
+            return None
+        return device, self._codecs[device.profile]
+
+    def handle(self, topic: str, payload: bytes, received_at: float) -> Reading | None:
+        """Process one message; return the accepted Reading, or None when nothing was kept."""
+        self._metrics.messages.inc()
+        if len(payload) > self._max_payload:
+            self._reject("oversize", topic, f"{len(payload)} bytes > {self._max_payload}")
+            return None
+        resolved = self._resolve(topic, payload, received_at)
+        if resolved is None:
+            return None
+        device, codec = resolved
+        self.heartbeat(device, received_at)  # any message from a registered device is a heartbeat
+        try:
+            decoded = codec.decode(payload, received_at)
+        except DecodeError as exc:
+            self._reject(exc.problem.reason, topic, f"device {device.id}: {exc.problem.detail}")
+            return None
+        for problem in decoded.problems:
+            self._metrics.field_problems.labels(problem.reason).inc()
+            self._log.warning(
+                problem.reason, "device %s on %s: dropped %s", device.id, topic, problem.detail
+            )
+        if not decoded.fields:
+            if decoded.problems:
+                self._reject("no_valid_fields", topic, f"device {device.id}: nothing usable")
+            return None
+        reading = Reading(
+            device.id,
+            device.profile,
+            self._profiles[device.profile].measurement,
+            decoded.ts,
+            decoded.fields,
+            decoded.seq,
+        )
+        self._accept(reading, device)
+        return reading
+
+    def heartbeat(self, device: Device, at: float) -> None:
+        if self._tracker.seen(device.id, at):
+            self.status_change(device, online=True, at=at)
+
+    def status_change(self, device: Device, online: bool, at: float) -> None:
+        """Write a ``device_status`` point (online 1/0) when a device comes or goes."""
+        point = Reading(device.id, device.profile, STATUS_MEASUREMENT, at, {"online": online})
+        for sink in self._sinks:
+            sink.write(point, device)
+
+    def _accept(self, reading: Reading, device: Device) -> None:
+        self._tracker.update(device.id, reading.ts, reading.fields)
+        self._metrics.readings.labels(reading.measurement).inc()
+        for sink in self._sinks:
+            sink.write(reading, device)
+        for listener in self._listeners:
+            listener(reading, device)
