@@ -1,0 +1,16 @@
+# firegrid gateway image (used by docker-compose.yml).
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY gateway ./gateway
+COPY bridge ./bridge
+COPY device_profiles ./device_profiles
+COPY rules ./rules
+RUN pip install --no-cache-dir .
+ENV FIREGRID_DATA_DIR=/data FIREGRID_API_HOST=0.0.0.0 \
+    FIREGRID_PROFILES_DIR=/app/device_profiles FIREGRID_RULES_DIR=/app/rules
+VOLUME /data
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --retries=6 \
+  CMD python -c "import urllib.request,sys; urllib.request.urlopen('http://127.0.0.1:8080/api/v1/healthz', timeout=2)" || exit 1
+CMD ["firegrid", "run"]
