@@ -1,0 +1,448 @@
+"""The InfluxDB sink: one batching writer for both write APIs (v1 ``/write``, v2 ``/api/v2/write``).
+
+Why we batch ourselves: influxdb-client batches and retries only in its threaded synchronous
+write API; its asyncio API sends one request per call and neither batches nor retries. So
+``write()`` only appends a line to a bounded in-memory buffer, and one background task sends
+batches in order, retrying with exponential backoff and jitter (honouring ``Retry-After`` on
+429/503). The v2 request goes through influxdb-client's async write API (the supported v2 client;
+InfluxDB 2.x/3.x, 1.8+, VictoriaMetrics); the v1 request (InfluxDB 1.x, ``db``/``rp``, basic
+auth) is a plain aiohttp POST, which influxdb-client does not offer.
+
+When the database refuses data (4xx other than 429: a field type conflict, a missing database,
+bad credentials) retrying cannot help: the batch is dropped, counted with its reason in
+``firegrid_sink_points_dropped`` and logged with the status and the server's words.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import random
+import re
+import time
+from collections import deque
+from collections.abc import Collection
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any, Literal, Protocol
+
+import aiohttp
+from influxdb_client.client.exceptions import InfluxDBError
+from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
+from influxdb_client.domain.write_precision import WritePrecision
+
+from gateway.config import Settings
+from gateway.metrics import Metrics
+from gateway.model import Device, Reading
+from gateway.ratelog import RateLimitedLogger
+from gateway.sinks.base import Sink, SinkHealth
+from gateway.sinks.lineprotocol import LineProtocol
+
+log = logging.getLogger(__name__)
+
+_PARTIAL_WRITE = re.compile(r"dropped=(\d+)")
+# Why a refused batch was dropped: the label of firegrid_sink_points_dropped.
+_REFUSED = {400: "bad_data", 413: "too_large", 422: "bad_data", 401: "unauthorized"}
+_REFUSED |= {403: "unauthorized", 404: "not_found"}
+
+
+@dataclass(frozen=True, slots=True)
+class InfluxConfig:
+    """Where and how to write. v1 uses ``db``/``rp``/``user``/``password``; v2 the rest.
+
+    ``max_buffer_points`` bounds the points waiting; the batch on the wire (at most
+    ``batch_size``) comes on top while its request lasts.
+    """
+
+    url: str
+    api: Literal["v1", "v2"] = "v2"
+    db: str = "firegrid"
+    rp: str | None = None
+    user: str | None = None
+    password: str | None = None
+    org: str = "firegrid"
+    bucket: str = "firegrid"
+    token: str | None = None
+    batch_size: int = 5000
+    flush_interval_s: float = 1.0
+    max_buffer_points: int = 1_000_000
+    retry_initial_s: float = 1.0
+    retry_max_s: float = 30.0
+    request_timeout_s: float = 10.0
+    stop_timeout_s: float = 10.0
+
+
+class WriteError(Exception):
+    """One write request failed. ``status`` is None when no HTTP answer came back."""
+
+    def __init__(self, status: int | None, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(f"HTTP {status}: {detail}" if status else detail)
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class _Transport(Protocol):
+    async def open(self) -> None: ...
+
+    async def send(self, body: bytes) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class _V1Transport:
+    """``POST /write?db=&rp=&precision=u`` with basic auth (keeps the password out of URLs)."""
+
+    def __init__(self, config: InfluxConfig) -> None:
+        self._url = config.url.rstrip("/") + "/write"
+        self._params = {"db": config.db, "precision": "u"}
+        if config.rp:
+            self._params["rp"] = config.rp
+        self._headers = {"Content-Type": "text/plain; charset=utf-8"}
+        if config.user:
+            login = f"{config.user}:{config.password or ''}".encode()
+            self._headers["Authorization"] = "Basic " + base64.b64encode(login).decode()
+        self._timeout = aiohttp.ClientTimeout(total=config.request_timeout_s)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def open(self) -> None:
+        self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+
+    async def send(self, body: bytes) -> None:
+        assert self._session is not None, "send() before open()"
+        try:
+            async with self._session.post(self._url, params=self._params, data=body) as resp:
+                if resp.status < 300:
+                    return
+                text = await resp.text(errors="replace")
+                raise WriteError(resp.status, text, parse_retry_after(resp.headers))
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise WriteError(None, _describe(exc)) from exc
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+
+
+class _V2Transport:
+    """influxdb-client's async write API: one request per call, so one call per batch."""
+
+    def __init__(self, config: InfluxConfig) -> None:
+        self._config = config
+        self._client: Any = None
+        self._write_api: Any = None
+
+    async def open(self) -> None:
+        c = self._config
+        # The client makes its aiohttp session on creation, so it belongs inside the loop.
+        self._client = InfluxDBClientAsync(
+            url=c.url, token=c.token or "", org=c.org, timeout=int(c.request_timeout_s * 1000)
+        )
+        self._write_api = self._client.write_api()
+
+    async def send(self, body: bytes) -> None:
+        assert self._write_api is not None, "send() before open()"
+        c = self._config
+        try:
+            await self._write_api.write(
+                bucket=c.bucket, org=c.org, record=body, write_precision=WritePrecision.US
+            )
+        except InfluxDBError as exc:
+            answer = exc.response.data if exc.response is not None else None
+            text = answer.decode(errors="replace") if isinstance(answer, bytes) else exc.message
+            status = getattr(exc, "status", None) or None
+            retry_after = parse_retry_after(getattr(exc, "headers", None))
+            raise WriteError(status, text, retry_after) from exc
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            raise WriteError(None, _describe(exc)) from exc
+
+    async def close(self) -> None:
+        if self._client is not None:
+            await self._client.close()
+
+
+class InfluxSink(Sink):
+    """Buffers lines in memory and writes them in batches, in order, from one task."""
+
+    def __init__(
+        self,
+        config: InfluxConfig,
+        metrics: Metrics,
+        tag_fields: Collection[str] = (),
+        string_fields: Collection[str] = (),
+        name: str = "influxdb",
+    ) -> None:
+        if config.max_buffer_points < config.batch_size:
+            raise ValueError("max_buffer_points must be at least batch_size")
+        self.name = name
+        self._config = config
+        self._lines = LineProtocol(tag_fields, string_fields)
+        self._transport: _Transport = (
+            _V1Transport(config) if config.api == "v1" else _V2Transport(config)
+        )
+        self._buffer: deque[str] = deque()
+        self._in_flight = 0
+        # Points accepted into / gone out of the buffer (written or dropped): flush() waits
+        # until everything accepted before it was called has gone out.
+        self._accepted = 0
+        self._gone = 0
+        self._wake = asyncio.Event()
+        self._closing = asyncio.Event()
+        self._progress = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._failure: str | None = None
+        self._last_ok: float | None = None
+        self._ratelog = RateLimitedLogger(log)
+        self._m_points = metrics.sink_points.labels(name)
+        self._m_buffer = metrics.sink_buffer.labels(name)
+        self._m_batch = metrics.sink_batch_size.labels(name)
+        self._m_seconds = metrics.sink_write_seconds.labels(name)
+        self._m_errors = metrics.sink_errors
+        self._m_dropped = metrics.sink_dropped
+        self._m_buffer_full = metrics.sink_dropped.labels(name, "buffer_full")
+
+    @property
+    def buffered(self) -> int:
+        return len(self._buffer) + self._in_flight
+
+    def write(self, reading: Reading, device: Device) -> None:
+        line = self._lines.line(reading, device)
+        if line is None:
+            return
+        if len(self._buffer) >= self._config.max_buffer_points:
+            self._buffer.popleft()
+            self._gone += 1
+            self._m_buffer_full.inc()
+            self._ratelog.warning(
+                "buffer_full",
+                "%s buffer full (%d points): dropping the oldest (%s)",
+                self.name,
+                self._config.max_buffer_points,
+                self._failure or "writes too slow",
+            )
+        self._buffer.append(line)
+        self._accepted += 1
+        if len(self._buffer) >= self._config.batch_size:
+            self._wake.set()
+
+    def health(self) -> SinkHealth:
+        buffered = self.buffered
+        if self._task is None or self._task.done():
+            return SinkHealth(False, f"{self.name} writer not running", buffered)
+        if self._failure is not None:
+            return SinkHealth(False, self._failure, buffered)
+        if self._last_ok is None:
+            return SinkHealth(True, f"{self._describe_target()}: nothing written yet", buffered)
+        ago = time.monotonic() - self._last_ok
+        return SinkHealth(True, f"{self._describe_target()}: last write {ago:.1f} s ago", buffered)
+
+    async def start(self) -> None:
+        await self._transport.open()
+        self._task = asyncio.create_task(self._run(), name=f"{self.name}-writer")
+
+    async def flush(self) -> None:
+        """Return once everything buffered before the call is written or dropped."""
+        target = self._accepted
+        while self._gone < target:
+            if self._task is None or self._task.done():
+                raise RuntimeError(f"{self.name} writer is not running")
+            self._wake.set()
+            progress = self._progress
+            await progress.wait()
+
+    async def stop(self) -> None:
+        """Write what is buffered (waiting at most ``stop_timeout_s``), then close."""
+        if self._task is not None:
+            self._closing.set()
+            self._wake.set()
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), self._config.stop_timeout_s)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+            self._task = None
+        if self._buffer:
+            lost = len(self._buffer)
+            self._m_dropped.labels(self.name, "shutdown").inc(lost)
+            log.error("%s stopped with %d points unwritten (%s)", self.name, lost, self._failure)
+            self._buffer.clear()
+        self._m_buffer.set(0)
+        await self._transport.close()
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self._config.flush_interval_s)
+            self._wake.clear()
+            self._m_buffer.set(self.buffered)
+            await self._drain()
+            if self._closing.is_set():
+                return
+
+    async def _drain(self) -> None:
+        attempt = 0
+        while self._buffer:
+            retry_after = await self._send_batch()
+            self._m_buffer.set(len(self._buffer))
+            if retry_after is None:
+                attempt = 0
+                continue
+            attempt += 1
+            # While stopping, retry promptly: stop() bounds the total wait.
+            if not self._closing.is_set():
+                delay = retry_after or self._backoff(attempt)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._closing.wait(), delay)
+            else:
+                await asyncio.sleep(min(self._backoff(attempt), 1.0))
+
+    def _backoff(self, attempt: int) -> float:
+        base = min(self._config.retry_max_s, self._config.retry_initial_s * 2.0 ** (attempt - 1))
+        return base * random.uniform(0.5, 1.0)
+
+    async def _send_batch(self) -> float | None:
+        """Send the oldest batch.
+
+        Returns None when done with it (written or refused), else the seconds to wait before
+        retrying (0: use the backoff).
+        """
+        n = min(self._config.batch_size, len(self._buffer))
+        batch = [self._buffer.popleft() for _ in range(n)]
+        self._in_flight = n
+        self._m_batch.observe(n)
+        started = time.monotonic()
+        try:
+            await self._transport.send("\n".join(batch).encode())
+        except Exception as exc:
+            self._m_seconds.observe(time.monotonic() - started)
+            failed = exc if isinstance(exc, WriteError) else WriteError(None, _describe(exc))
+            if failed.status is None or failed.status >= 500 or failed.status == 429:
+                self._requeue(batch)
+                self._failed(failed, _retry_reason(failed.status))
+                return failed.retry_after or 0.0
+            self._refused(failed, n)
+            return None
+        except BaseException:
+            # Cancelled mid-request (stop() timed out): keep the batch for the final count.
+            self._requeue(batch)
+            raise
+        self._m_seconds.observe(time.monotonic() - started)
+        self._m_points.inc(n)
+        self._done(n)
+        self._failure = None
+        self._last_ok = time.monotonic()
+        return None
+
+    def _requeue(self, batch: list[str]) -> None:
+        """Put a failed batch back at the head, then shed the oldest beyond the bound."""
+        self._in_flight = 0
+        self._buffer.extendleft(reversed(batch))
+        excess = len(self._buffer) - self._config.max_buffer_points
+        if excess > 0:
+            for _ in range(excess):
+                self._buffer.popleft()
+            self._m_buffer_full.inc(excess)
+            self._gone += excess
+            self._pulse()
+
+    def _failed(self, exc: WriteError, reason: str) -> None:
+        self._m_errors.labels(self.name, reason).inc()
+        what = "unreachable" if exc.status is None else "failing"
+        self._failure = f"InfluxDB {what}: {_excerpt(str(exc))}"
+        self._ratelog.warning(
+            reason, "%s: %s; %d points buffered, retrying", self.name, self._failure, self.buffered
+        )
+
+    def _refused(self, exc: WriteError, n: int) -> None:
+        reason = _REFUSED.get(exc.status or 0, "refused")
+        match = _PARTIAL_WRITE.search(exc.detail)
+        # A partial write stored the rest of the batch: only the named points are lost.
+        dropped = min(int(match.group(1)), n) if match else n
+        self._m_errors.labels(self.name, reason).inc()
+        self._m_dropped.labels(self.name, reason).inc(dropped)
+        self._m_points.inc(n - dropped)
+        self._done(n)
+        self._failure = f"InfluxDB refused a batch: HTTP {exc.status}: {_excerpt(exc.detail)}"
+        log.error(
+            "%s: dropped %d of %d points, HTTP %s from %s: %s",
+            self.name,
+            dropped,
+            n,
+            exc.status,
+            self._describe_target(),
+            _excerpt(exc.detail),
+        )
+
+    def _done(self, n: int) -> None:
+        self._in_flight = 0
+        self._gone += n
+        self._pulse()
+
+    def _pulse(self) -> None:
+        """Wake every flush() waiting for points to go out."""
+        self._progress.set()
+        self._progress = asyncio.Event()
+
+    def _describe_target(self) -> str:
+        c = self._config
+        where = f"db={c.db}" if c.api == "v1" else f"org={c.org} bucket={c.bucket}"
+        return f"InfluxDB {c.api} at {c.url} ({where})"
+
+
+def build_influx_sink(
+    settings: Settings,
+    metrics: Metrics,
+    tag_fields: Collection[str] = (),
+    string_fields: Collection[str] = (),
+) -> InfluxSink:
+    """The sink ``FIREGRID_INFLUX_*`` describes (``field_roles(profiles)`` gives the field sets)."""
+    if not settings.influx_url:
+        raise ValueError("FIREGRID_INFLUX_URL is not set")
+    config = InfluxConfig(
+        url=settings.influx_url,
+        api=settings.influx_api,
+        db=settings.influx_db,
+        rp=settings.influx_rp,
+        user=settings.influx_user,
+        password=settings.influx_password,
+        org=settings.influx_org,
+        bucket=settings.influx_bucket,
+        token=settings.influx_token,
+        batch_size=settings.influx_batch_size,
+        flush_interval_s=settings.influx_flush_interval_s,
+        max_buffer_points=max(settings.influx_max_buffer_points, settings.influx_batch_size),
+    )
+    return InfluxSink(config, metrics, tag_fields, string_fields)
+
+
+def parse_retry_after(headers: Any) -> float | None:
+    """``Retry-After`` as seconds (delta-seconds or an HTTP date), capped at five minutes."""
+    value = headers.get("Retry-After") if headers else None
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return None
+    return min(max(seconds, 0.0), 300.0)
+
+
+def _retry_reason(status: int | None) -> str:
+    if status is None:
+        return "unreachable"
+    return {429: "throttled", 503: "unavailable"}.get(status, "server_error")
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _excerpt(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[:limit] + "…"
