@@ -44,8 +44,10 @@ log = logging.getLogger(__name__)
 
 _PARTIAL_WRITE = re.compile(r"dropped=(\d+)")
 # Why a refused batch was dropped: the label of firegrid_sink_points_dropped.
-_REFUSED = {400: "bad_data", 413: "too_large", 422: "bad_data", 401: "unauthorized"}
-_REFUSED |= {403: "unauthorized", 404: "not_found"}
+# Only a batch the server cannot store is dropped. 401/403/404 (bad token, missing database or
+# bucket) are an operator's fix away: keep the points (bounded buffer) and report degraded.
+_REFUSED = {400: "bad_data", 413: "too_large", 422: "bad_data"}
+_RETRIED = {401, 403, 404, 408, 429}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +99,7 @@ class _V1Transport:
 
     def __init__(self, config: InfluxConfig) -> None:
         self._url = config.url.rstrip("/") + "/write"
+        self._query_url = config.url.rstrip("/") + "/query"
         self._params = {"db": config.db, "precision": "u"}
         if config.rp:
             self._params["rp"] = config.rp
@@ -109,6 +112,22 @@ class _V1Transport:
 
     async def open(self) -> None:
         self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
+        await self._create_database()
+
+    async def _create_database(self) -> None:
+        """Create the database if it is missing (idempotent), as Telegraf does.
+
+        A user without admin rights cannot: that is fine when the database exists, and when
+        it does not the writes fail with 404 and the sink reports itself degraded.
+        """
+        assert self._session is not None
+        query = f'CREATE DATABASE "{self._params["db"]}"'
+        try:
+            async with self._session.post(self._query_url, params={"q": query}) as resp:
+                if resp.status >= 300:
+                    log.info("could not create InfluxDB database: HTTP %s", resp.status)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            log.info("could not create InfluxDB database yet: %s", _describe(exc))
 
     async def send(self, body: bytes) -> None:
         assert self._session is not None, "send() before open()"
@@ -319,7 +338,7 @@ class InfluxSink(Sink):
         except Exception as exc:
             self._m_seconds.observe(time.monotonic() - started)
             failed = exc if isinstance(exc, WriteError) else WriteError(None, _describe(exc))
-            if failed.status is None or failed.status >= 500 or failed.status == 429:
+            if failed.status is None or failed.status >= 500 or failed.status in _RETRIED:
                 self._requeue(batch)
                 self._failed(failed, _retry_reason(failed.status))
                 return failed.retry_after or 0.0
@@ -436,7 +455,13 @@ def parse_retry_after(headers: Any) -> float | None:
 def _retry_reason(status: int | None) -> str:
     if status is None:
         return "unreachable"
-    return {429: "throttled", 503: "unavailable"}.get(status, "server_error")
+    return {
+        429: "throttled",
+        503: "unavailable",
+        401: "unauthorized",
+        403: "unauthorized",
+        404: "not_found",
+    }.get(status, "server_error")
 
 
 def _describe(exc: BaseException) -> str:

@@ -167,6 +167,24 @@ async def test_throttling_honours_retry_after(fake: FakeInflux, api: str) -> Non
     assert sample(metrics, "firegrid_sink_write_errors_total", reason="throttled") == 1
 
 
+@pytest.mark.parametrize("status", [401, 403, 404])
+async def test_a_credential_or_database_problem_keeps_the_points_until_it_is_fixed(
+    fake: FakeInflux, status: int
+) -> None:
+    """A wrong token or a missing database is an operator's fix away: nothing is dropped."""
+    fake.script = [(status, {}, '{"error":"authorization failed"}')] * 3
+    metrics = Metrics()
+    async with InfluxSink(config(fake.url, api="v1"), metrics) as sink:
+        sink.write(reading(1), DEVICE)
+        sink.write(reading(2), DEVICE)
+        await eventually(lambda: len(fake.requests) >= 2 and not sink.health().ok)
+        await sink.flush()
+        assert sink.health().ok
+    assert fake.stored == [1, 2]
+    assert sample(metrics, "firegrid_sink_points_dropped_total", reason="unauthorized") == 0
+    assert sample(metrics, "firegrid_sink_points_written_total") == 2
+
+
 async def test_a_refused_batch_is_dropped_counted_and_logged_not_retried(
     fake: FakeInflux, caplog: pytest.LogCaptureFixture
 ) -> None:
