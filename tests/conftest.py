@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.servers.influxdb import INFLUXD, InfluxServer, start_influxdb
 from tests.servers.mosquitto import MOSQUITTO, MosquittoServer, start_mosquitto
+from tests.servers.victoria import VICTORIA, VictoriaServer, start_victoria
 
 
 def _require(binary: str, package: str) -> None:
@@ -24,5 +26,23 @@ def _require(binary: str, package: str) -> None:
 def mosquitto(tmp_path: Path) -> Iterator[MosquittoServer]:
     _require(MOSQUITTO, "mosquitto")
     server = start_mosquitto(tmp_path / "mosquitto")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]:
+    """One influxd 1.x for the session; each test writes to a database of its own."""
+    _require(INFLUXD, "influxdb")
+    server = start_influxdb(tmp_path_factory.mktemp("influxdb"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaServer]:
+    """VictoriaMetrics, which accepts the InfluxDB v2 write API (read back via /api/v1/export)."""
+    _require(VICTORIA, "victoria-metrics")
+    server = start_victoria(tmp_path_factory.mktemp("victoria"))
     yield server
     server.stop()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,8 +13,8 @@ from gateway.model import Device, Reading
 from gateway.profiles import load_profiles
 from gateway.sinks.influx import InfluxConfig, InfluxSink
 from gateway.sinks.lineprotocol import field_roles
-from tests.servers.influxdb import InfluxServer, start_influxdb
-from tests.servers.victoria import VictoriaServer, start_victoria
+from tests.servers.influxdb import InfluxServer
+from tests.servers.victoria import VictoriaServer
 
 pytestmark = pytest.mark.integration
 
@@ -23,20 +22,6 @@ TAG_FIELDS, STRING_FIELDS = field_roles(load_profiles(Settings().profiles_dir).v
 # Whole seconds, a little in the past: distinct per reading (InfluxDB overwrites a point with
 # the same series and time) and inside any retention window.
 T0 = float(int(time.time()) - 600)
-
-
-@pytest.fixture(scope="module")
-def influxdb(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InfluxServer]:
-    server = start_influxdb(tmp_path_factory.mktemp("influxdb"))
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
-def victoria(tmp_path_factory: pytest.TempPathFactory) -> Iterator[VictoriaServer]:
-    server = start_victoria(tmp_path_factory.mktemp("victoria"))
-    yield server
-    server.stop()
 
 
 def fleet(suffix: str) -> list[tuple[Reading, Device]]:
