@@ -1,0 +1,250 @@
+"""The registry kept in one SQLite file (WAL), through aiosqlite.
+
+Geometry is stored as GeoJSON text, not in a spatial extension: the grid map is rebuilt in
+memory at open, and GeoJSON moves to PostGIS unchanged when the registry moves to PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from gateway.model import Device, FireStation, Grid, GridLevel, GridWorker, Location
+from gateway.registry.errors import ConflictError
+from gateway.registry.grids import GridRecord
+from gateway.tracker import DeviceState
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE grids (
+    code TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    level TEXT NOT NULL,
+    parent TEXT,
+    worker_id TEXT,
+    leader_id TEXT,
+    geometry TEXT
+);
+CREATE TABLE workers (id TEXT PRIMARY KEY, name TEXT NOT NULL, phone TEXT NOT NULL);
+CREATE TABLE stations (
+    id TEXT PRIMARY KEY, name TEXT NOT NULL, phone TEXT NOT NULL, lat REAL NOT NULL,
+    lon REAL NOT NULL
+);
+CREATE TABLE devices (
+    id TEXT PRIMARY KEY,
+    profile TEXT NOT NULL,
+    name TEXT NOT NULL,
+    external_id TEXT UNIQUE,
+    address TEXT NOT NULL,
+    building TEXT NOT NULL,
+    floor TEXT NOT NULL,
+    lat REAL,
+    lon REAL,
+    grid TEXT NOT NULL REFERENCES grids (code),
+    thresholds TEXT NOT NULL
+);
+CREATE INDEX devices_by_grid ON devices (grid);
+CREATE TABLE device_states (
+    device_id TEXT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
+    last_seen REAL,
+    online INTEGER NOT NULL,
+    latest TEXT NOT NULL,
+    latest_ts REAL
+);
+"""
+
+_UPSERT_GRID = """
+INSERT INTO grids (code, name, level, parent, worker_id, leader_id, geometry)
+VALUES (?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (code) DO UPDATE SET
+    name = excluded.name, level = excluded.level, parent = excluded.parent,
+    worker_id = excluded.worker_id, leader_id = excluded.leader_id, geometry = excluded.geometry
+"""
+
+# The WHERE EXISTS drops the state of a device deleted while the tracker still held it,
+# instead of failing the whole batch on the foreign key.
+_SAVE_STATE = """
+INSERT INTO device_states (device_id, last_seen, online, latest, latest_ts)
+SELECT ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM devices WHERE id = ?)
+ON CONFLICT (device_id) DO UPDATE SET
+    last_seen = excluded.last_seen, online = excluded.online, latest = excluded.latest,
+    latest_ts = excluded.latest_ts
+"""
+
+
+class SchemaError(RuntimeError):
+    """The database file was written by a newer firegrid."""
+
+
+class SqliteStore:
+    """A :class:`~gateway.registry.repository.RegistryStore` in one SQLite file."""
+
+    def __init__(self, db: aiosqlite.Connection) -> None:
+        self._db = db
+
+    @classmethod
+    async def open(cls, path: Path) -> SqliteStore:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        db = await aiosqlite.connect(path)
+        try:
+            await db.execute("PRAGMA journal_mode = WAL")
+            # WAL + NORMAL survives a process crash; only an OS crash may lose the last commits.
+            await db.execute("PRAGMA synchronous = NORMAL")
+            await db.execute("PRAGMA foreign_keys = ON")
+            await _migrate(db, path)
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def load_grids(self) -> list[GridRecord]:
+        rows = await self._db.execute_fetchall(
+            "SELECT code, name, level, parent, worker_id, leader_id, geometry FROM grids"
+        )
+        return [_grid_from_row(row) for row in rows]
+
+    async def upsert_grids(self, records: Sequence[GridRecord]) -> None:
+        rows = [_grid_to_row(record) for record in records]
+        await self._write(_UPSERT_GRID, rows)
+
+    async def load_workers(self) -> list[GridWorker]:
+        rows = await self._db.execute_fetchall("SELECT id, name, phone FROM workers ORDER BY id")
+        return [GridWorker(id=r[0], name=r[1], phone=r[2]) for r in rows]
+
+    async def insert_worker(self, worker: GridWorker) -> None:
+        sql = "INSERT INTO workers (id, name, phone) VALUES (?, ?, ?)"
+        await self._write(sql, [(worker.id, worker.name, worker.phone)])
+
+    async def load_stations(self) -> list[FireStation]:
+        sql = "SELECT id, name, phone, lat, lon FROM stations ORDER BY id"
+        rows = await self._db.execute_fetchall(sql)
+        return [FireStation(id=r[0], name=r[1], phone=r[2], lat=r[3], lon=r[4]) for r in rows]
+
+    async def insert_station(self, station: FireStation) -> None:
+        sql = "INSERT INTO stations (id, name, phone, lat, lon) VALUES (?, ?, ?, ?, ?)"
+        s = station
+        await self._write(sql, [(s.id, s.name, s.phone, s.lat, s.lon)])
+
+    async def load_devices(self) -> list[Device]:
+        rows = await self._db.execute_fetchall(
+            "SELECT id, profile, name, external_id, address, building, floor, lat, lon, grid,"
+            " thresholds FROM devices ORDER BY id"
+        )
+        return [_device_from_row(row) for row in rows]
+
+    async def insert_devices(self, devices: Sequence[Device]) -> None:
+        sql = "INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        await self._write(sql, [_device_to_row(device) for device in devices])
+
+    async def delete_device(self, device_id: str) -> bool:
+        cursor = await self._db.execute("DELETE FROM devices WHERE id = ?", (device_id,))
+        await self._db.commit()
+        return cursor.rowcount > 0
+
+    async def save_states(self, states: Iterable[tuple[str, DeviceState]]) -> None:
+        rows = [
+            (
+                device_id,
+                s.last_seen,
+                int(s.online),
+                orjson.dumps(s.latest).decode(),
+                s.latest_ts,
+                device_id,
+            )
+            for device_id, s in states
+        ]
+        await self._write(_SAVE_STATE, rows)
+
+    async def load_states(self) -> dict[str, DeviceState]:
+        rows = await self._db.execute_fetchall(
+            "SELECT device_id, last_seen, online, latest, latest_ts FROM device_states"
+        )
+        return {
+            r[0]: DeviceState(
+                last_seen=r[1], online=bool(r[2]), latest=orjson.loads(r[3]), latest_ts=r[4]
+            )
+            for r in rows
+        }
+
+    async def _write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run ``sql`` for every row in one transaction: all rows land, or none do."""
+        try:
+            await self._db.executemany(sql, rows)
+            await self._db.commit()
+        except sqlite3.IntegrityError as exc:
+            await self._db.rollback()
+            if "UNIQUE" in str(exc):
+                raise ConflictError(_describe_unique(str(exc))) from exc
+            raise
+        except BaseException:
+            await self._db.rollback()
+            raise
+
+
+async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    version = int(row[0]) if row else 0
+    if version > SCHEMA_VERSION:
+        raise SchemaError(f"{path}: schema version {version} is newer than this firegrid's")
+    if version == 0:
+        await db.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
+        await db.commit()
+
+
+def _describe_unique(message: str) -> str:
+    """``UNIQUE constraint failed: devices.external_id`` → ``external_id already taken``."""
+    column = message.rsplit(".", 1)[-1]
+    return f"{column} already taken"
+
+
+def _grid_to_row(record: GridRecord) -> tuple[Any, ...]:
+    g = record.grid
+    geometry = None if record.geometry is None else orjson.dumps(record.geometry).decode()
+    return (g.code, g.name, g.level.value, g.parent, g.worker_id, g.leader_id, geometry)
+
+
+def _grid_from_row(row: Sequence[Any]) -> GridRecord:
+    code, name, level, parent, worker_id, leader_id, geometry = row
+    grid = Grid(code, name, GridLevel(level), parent, worker_id, leader_id)
+    return GridRecord(grid, None if geometry is None else orjson.loads(geometry))
+
+
+def _device_to_row(d: Device) -> tuple[Any, ...]:
+    loc = d.location
+    thresholds = orjson.dumps(dict(d.thresholds)).decode()
+    return (
+        d.id,
+        d.profile,
+        d.name,
+        d.external_id,
+        loc.address,
+        loc.building,
+        loc.floor,
+        loc.lat,
+        loc.lon,
+        d.grid,
+        thresholds,
+    )
+
+
+def _device_from_row(row: Sequence[Any]) -> Device:
+    id_, profile, name, external_id, address, building, floor, lat, lon, grid, thresholds = row
+    return Device(
+        id=id_,
+        profile=profile,
+        name=name,
+        grid=grid,
+        location=Location(address, building, floor, lat, lon),
+        external_id=external_id,
+        thresholds=orjson.loads(thresholds),
+    )
