@@ -79,6 +79,7 @@ class MqttIngest:
         self._connected = asyncio.Event()
         self._attempt = 0
         self._task: asyncio.Task[None] | None = None
+        self._closing = False
         self._client = Client(
             client_id,
             clean_session=False,
@@ -124,6 +125,8 @@ class MqttIngest:
     def _on_disconnect(self, client: Client, packet: Any, exc: Exception | None = None) -> None:
         self._connected.clear()
         self._metrics.mqtt_connected.set(0)
+        if self._closing:
+            return
         # gmqtt reconnects on its own after ``reconnect_delay``: grow it between attempts.
         self._attempt += 1
         client.reconnect_delay = backoff_delay(self._attempt)
@@ -166,6 +169,7 @@ class MqttIngest:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        self._closing = True
         if self._task is not None and not self._task.done():
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

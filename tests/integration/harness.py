@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -31,10 +32,11 @@ async def eventually(
     """
     deadline = time.monotonic() + within
     while True:
-        if asyncio.iscoroutinefunction(probe):
-            result = await probe()
-        else:
-            result = await asyncio.to_thread(probe)
+        result = (
+            await probe() if asyncio.iscoroutinefunction(probe) else await asyncio.to_thread(probe)
+        )
+        if inspect.isawaitable(result):  # a lambda wrapping an async call
+            result = await result
         if result:
             return result
         if time.monotonic() > deadline:

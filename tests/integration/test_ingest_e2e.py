@@ -115,7 +115,7 @@ async def test_readings_of_every_kind_land_in_influxdb_1x_with_grid_tags(
     settings = settings_for(
         tmp_path, mosquitto.url, influx_url=influxdb.url, influx_api="v1", influx_db=db
     )
-    async with running(settings) as (gateway, api):
+    async with running(settings) as (_, api):
         await register(api, FLEET)
         await asyncio.to_thread(publish, mosquitto.port, MESSAGES)
         rows = await eventually(
