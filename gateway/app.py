@@ -11,23 +11,25 @@ import contextlib
 import logging
 import secrets
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Self
 
 import uvicorn
-from gateway.api.app import create_app
-from gateway.registry.store import Registry
-from gateway.sinks.history import HistorySink
-from gateway.sinks.influx import build_influx_sink
-from gateway.sinks.lineprotocol import field_roles
 
+from gateway.api.app import create_app
 from gateway.config import Settings
 from gateway.ingest.mqtt import MqttIngest
 from gateway.metrics import Metrics
+from gateway.model import DeviceStatus
 from gateway.pipeline import Pipeline
 from gateway.profiles import DeviceProfile, load_profiles
+from gateway.registry.store import Registry
 from gateway.sinks.base import Sink
+from gateway.sinks.history import HistorySink
+from gateway.sinks.influx import build_influx_sink
+from gateway.sinks.lineprotocol import field_roles
 from gateway.tracker import DeviceTracker
 from gateway.unregistered import UnregisteredLog
 
@@ -167,6 +169,9 @@ class Gateway:
             device = self.registry.by_id(device_id)
             if device is not None:
                 self.pipeline.status_change(device, online=False, at=now)
+        counts = Counter(self.tracker.status(device_id).value for device_id in limits)
+        for status in DeviceStatus:
+            self.metrics.devices.labels(status.value).set(counts[status.value])
 
     async def _save_states(self) -> None:
         await self.registry.save_states(list(self.tracker.items()))
