@@ -35,6 +35,8 @@ def _setup_logging(verbose: bool) -> None:
         level=logging.DEBUG if verbose else logging.INFO,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
+    # gmqtt logs every packet at INFO; our own ingest logs connects, losses and refusals.
+    logging.getLogger("gmqtt").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 @app.command()
