@@ -60,6 +60,13 @@ class Device:
     thresholds: Mapping[str, float] = field(default_factory=dict)
     community: str = ""
     street: str = ""
+    installer: str | None = None  # who installed it: receives its test incidents
+    commissioning_until: float | None = None  # 调试: alarms are test alarms until then
+
+    def commissioning(self, now: float) -> bool:
+        """In commissioning mode (its alarms go only to the installer)? The window expires by
+        itself, so a forgotten flag can never silence a detector for good."""
+        return self.commissioning_until is not None and now < self.commissioning_until
 
 
 class GridLevel(StrEnum):

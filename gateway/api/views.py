@@ -41,6 +41,8 @@ class DeviceView(BaseModel):
     community: str
     street: str
     thresholds: dict[str, float]
+    installer: str | None
+    commissioning_until: str | None
     status: DeviceStatus
     last_seen: str | None
     latest: dict[str, FieldValue]
@@ -65,6 +67,10 @@ class DeviceView(BaseModel):
             community=device.community,
             street=device.street,
             thresholds=dict(device.thresholds),
+            installer=device.installer,
+            commissioning_until=(
+                None if device.commissioning_until is None else rfc3339(device.commissioning_until)
+            ),
             status=status,
             last_seen=rfc3339(state.last_seen) if state else None,
             latest=dict(state.latest) if state else {},

@@ -22,6 +22,8 @@ class DeviceDraft:
     external_id: str | None = None
     grid: str | None = None
     thresholds: Mapping[str, float] = field(default_factory=dict)
+    installer: str | None = None
+    commissioning_until: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +78,8 @@ def build_device(draft: DeviceDraft, grid: str, grids: Mapping[str, GridRecord])
         thresholds=dict(draft.thresholds),
         community=community,
         street=street,
+        installer=draft.installer,
+        commissioning_until=draft.commissioning_until,
     )
 
 

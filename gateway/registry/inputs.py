@@ -8,7 +8,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+    model_validator,
+)
 
 from gateway.model import FireStation, Grid, GridLevel, GridWorker, Location
 from gateway.registry.devices import DeviceDraft
@@ -69,6 +77,10 @@ class DeviceIn(_Body):
     thresholds: dict[str, Annotated[float, Field(allow_inf_nan=False)]] = Field(
         default_factory=dict, description="per-device overrides of the profile's thresholds"
     )
+    installer: OptionalCode = Field(default=None, description="installer id: gets test incidents")
+    commissioning_until: AwareDatetime | None = Field(
+        default=None, description="RFC 3339; until then the device's alarms are test alarms"
+    )
 
     @field_validator("external_id")
     @classmethod
@@ -86,6 +98,10 @@ class DeviceIn(_Body):
             external_id=self.external_id,
             grid=self.grid,
             thresholds=self.thresholds,
+            installer=self.installer,
+            commissioning_until=(
+                None if self.commissioning_until is None else self.commissioning_until.timestamp()
+            ),
         )
 
 

@@ -47,7 +47,9 @@ CREATE TABLE devices (
     lat REAL,
     lon REAL,
     grid TEXT NOT NULL REFERENCES grids (code),
-    thresholds TEXT NOT NULL
+    thresholds TEXT NOT NULL,
+    installer TEXT,
+    commissioning_until REAL
 );
 CREATE INDEX devices_by_grid ON devices (grid);
 CREATE TABLE device_states (
@@ -137,12 +139,12 @@ class SqliteStore:
     async def load_devices(self) -> list[Device]:
         rows = await self._db.execute_fetchall(
             "SELECT id, profile, name, external_id, address, building, floor, lat, lon, grid,"
-            " thresholds FROM devices ORDER BY id"
+            " thresholds, installer, commissioning_until FROM devices ORDER BY id"
         )
         return [_device_from_row(row) for row in rows]
 
     async def insert_devices(self, devices: Sequence[Device]) -> None:
-        sql = "INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        sql = "INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         await self._write(sql, [_device_to_row(device) for device in devices])
 
     async def delete_device(self, device_id: str) -> bool:
@@ -234,11 +236,27 @@ def _device_to_row(d: Device) -> tuple[Any, ...]:
         loc.lon,
         d.grid,
         thresholds,
+        d.installer,
+        d.commissioning_until,
     )
 
 
 def _device_from_row(row: Sequence[Any]) -> Device:
-    id_, profile, name, external_id, address, building, floor, lat, lon, grid, thresholds = row
+    (
+        id_,
+        profile,
+        name,
+        external_id,
+        address,
+        building,
+        floor,
+        lat,
+        lon,
+        grid,
+        thresholds,
+        installer,
+        commissioning_until,
+    ) = row
     return Device(
         id=id_,
         profile=profile,
@@ -247,4 +265,6 @@ def _device_from_row(row: Sequence[Any]) -> Device:
         location=Location(address, building, floor, lat, lon),
         external_id=external_id,
         thresholds=orjson.loads(thresholds),
+        installer=installer,
+        commissioning_until=commissioning_until,
     )

@@ -49,6 +49,8 @@ async def test_a_device_is_registered_in_the_grid_under_its_position(api: ApiHar
         "community": "C-0101",
         "street": "S-310101-01",
         "thresholds": {},
+        "installer": None,
+        "commissioning_until": None,
         "status": "never_seen",
         "last_seen": None,
         "latest": {},
@@ -56,6 +58,27 @@ async def test_a_device_is_registered_in_the_grid_under_its_position(api: ApiHar
     }
     assert device["location"] == KITCHEN["location"]
     assert (await api.client.get("/devices/sd-0001")).json() == device
+
+
+async def test_a_device_in_commissioning_names_its_installer_until_a_deadline(
+    api: ApiHarness,
+) -> None:
+    body = KITCHEN | {"installer": "inst-07", "commissioning_until": "2026-11-23T18:00:00+08:00"}
+    response = await api.client.post("/devices", json=body)
+    assert response.status_code == 201, response.text
+    assert response.json()["installer"] == "inst-07"
+    assert response.json()["commissioning_until"].startswith("2026-11-23T10:00:00")
+    device = api.registry.by_id("sd-0001")
+    assert device is not None
+    deadline = 1795428000.0  # 2026-11-23T10:00:00Z
+    assert device.commissioning(deadline - 1) and not device.commissioning(deadline)
+    naive = await api.client.post(
+        "/devices", json=KITCHEN | {"id": "sd-2", "commissioning_until": "2026-11-23T18:00:00"}
+    )
+    assert naive.status_code == 422 and naive.json()["detail"][0]["loc"] == [
+        "body",
+        "commissioning_until",
+    ]
 
 
 @pytest.mark.parametrize(
