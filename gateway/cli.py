@@ -11,6 +11,7 @@ import typer
 
 from gateway.cli_devices import devices_app
 from gateway.config import load_settings
+from gateway.demo.command import demo
 from gateway.profiles import load_profiles
 from gateway.yamlfile import ConfigFileError
 
@@ -24,6 +25,7 @@ app = typer.Typer(
 profiles_app = typer.Typer(help="Inspect and check device profiles (device_profiles/*.yaml).")
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(devices_app, name="devices")
+app.command()(demo)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML file with the same keys as FIREGRID_*")

@@ -19,7 +19,9 @@ from tests.servers.victoria import VICTORIA, VictoriaServer, start_victoria
 
 def _require(binary: str, package: str) -> None:
     if not (shutil.which(binary) or Path(binary).exists() or Path("/usr/sbin", binary).exists()):
-        pytest.fail(f"{binary} not found: install the Debian package {package!r} (scripts/test.sh does)")
+        pytest.fail(
+            f"{binary} not found: install the Debian package {package!r} (scripts/test.sh does)"
+        )
 
 
 @pytest.fixture
