@@ -52,8 +52,9 @@ def _setup_logging(live: bool, verbose: bool, console: Console) -> None:
     handler: logging.Handler = (
         RichHandler(console=console, show_path=False) if live else logging.StreamHandler()
     )
-    if not live:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    # Rich prints time and level itself; basicConfig would otherwise add its own prefix.
+    fmt = "%(name)s: %(message)s" if live else "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    handler.setFormatter(logging.Formatter(fmt))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
     # amqtt logs every connection at INFO, and gmqtt warns each time it falls back from
     # MQTT 5 to 3.1.1 against amqtt, which the demo expects.
