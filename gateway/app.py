@@ -12,7 +12,7 @@ import logging
 import secrets
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from types import TracebackType
 from typing import Self
 
@@ -108,7 +108,7 @@ class Gateway:
                 s.mqtt,
                 s.mqtt_client_id,
                 self.pipeline.router.subscriptions(),
-                self.pipeline.handle,
+                self.on_message,
                 self.metrics,
                 s.mqtt_session_expiry_s,
                 self.clock,
@@ -119,6 +119,13 @@ class Gateway:
             asyncio.create_task(self._every(STATE_SAVE_INTERVAL_S, self._save_states))
         )
         return self
+
+    def on_message(
+        self, topic: str, payload: bytes, received_at: float
+    ) -> Awaitable[object] | None:
+        """One MQTT message through the pipeline; the PUBACK follows when this returns."""
+        self.pipeline.handle(topic, payload, received_at)
+        return None
 
     async def _start_api(self) -> None:
         s = self.settings

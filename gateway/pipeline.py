@@ -8,7 +8,7 @@ MQTT client can acknowledge a message as soon as it returns.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from gateway.codecs import Codec, DecodeError, build_codec
@@ -34,9 +34,6 @@ class DeviceDirectory(Protocol):
     def by_external_id(self, external_id: str) -> Device | None: ...
 
 
-ReadingListener = Callable[[Reading, Device], None]
-
-
 class Pipeline:
     def __init__(
         self,
@@ -58,11 +55,6 @@ class Pipeline:
         self._metrics = metrics
         self._max_payload = max_payload_bytes
         self._log = RateLimitedLogger(log)
-        self._listeners: list[ReadingListener] = []
-
-    def subscribe(self, listener: ReadingListener) -> None:
-        """Downstream stages (rules engine, live console) receive every accepted reading."""
-        self._listeners.append(listener)
 
     def _reject(self, reason: str, topic: str, detail: str) -> None:
         self._metrics.rejected.labels(reason).inc()
@@ -147,5 +139,3 @@ class Pipeline:
         self._metrics.readings.labels(reading.measurement).inc()
         for sink in self._sinks:
             sink.write(reading, device)
-        for listener in self._listeners:
-            listener(reading, device)

@@ -18,7 +18,7 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -30,7 +30,9 @@ from gateway.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-MessageHandler = Callable[[str, bytes, float], object]
+# Returns None when the message is fully handled, or an awaitable that must finish before the
+# PUBACK (an alarm's incident being written durably).
+MessageHandler = Callable[[str, bytes, float], Awaitable[object] | None]
 
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 30.0
@@ -101,7 +103,9 @@ class MqttIngest:
         self, client: Client, topic: str, payload: bytes, qos: int, properties: Any
     ) -> int:
         try:
-            self._handler(topic, payload, self._clock())
+            pending = self._handler(topic, payload, self._clock())
+            if pending is not None:
+                await pending
         except Exception:
             # A bug in one message must not stop ingest, nor make the broker redeliver it
             # forever: log it with the topic and acknowledge.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import orjson
 import paho.mqtt.client as paho
 
 from gateway.app import Gateway
@@ -106,3 +108,46 @@ async def metric(api: httpx.AsyncClient, name: str, **labels: str) -> float:
         if line.startswith(want + " "):
             return float(line.rsplit(" ", 1)[1])
     return 0.0
+
+
+class Subscriber:
+    """Collects JSON messages on topic filters (the grid worker's phone, a station's screen)."""
+
+    def __init__(self, port: int, *filters: str) -> None:
+        self.messages: list[tuple[str, dict[str, Any]]] = []
+        self._client = paho.Client(
+            paho.CallbackAPIVersion.VERSION2, client_id=f"sub-{uuid.uuid4().hex[:6]}"
+        )
+        self._client.on_message = self._on_message
+        self._subscribed = threading.Event()
+        self._client.on_subscribe = lambda *_: self._subscribed.set()
+        self._client.connect("127.0.0.1", port)
+        self._client.subscribe([(f, 1) for f in filters])
+        self._client.loop_start()
+        if not self._subscribed.wait(10):
+            raise TimeoutError(f"no SUBACK for {filters}")
+
+    def _on_message(self, client: paho.Client, userdata: object, msg: paho.MQTTMessage) -> None:
+        self.messages.append((msg.topic, orjson.loads(msg.payload)))
+
+    def on(self, topic: str) -> list[dict[str, Any]]:
+        return [payload for t, payload in list(self.messages) if t == topic]
+
+    def topics(self) -> set[str]:
+        return {t for t, _ in list(self.messages)}
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+
+class FastClock:
+    """Wall time running ``speed`` times faster from now on: 60 → a minute passes in a second."""
+
+    def __init__(self, speed: float) -> None:
+        self._speed = speed
+        self._start_wall = time.time()
+        self._start_mono = time.monotonic()
+
+    def __call__(self) -> float:
+        return self._start_wall + (time.monotonic() - self._start_mono) * self._speed
