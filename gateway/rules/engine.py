@@ -1,0 +1,172 @@
+"""The rules engine: reading + state + time → outcomes (:class:`Alarm` / :class:`Clear`).
+
+Pure: no I/O, no clock. The caller passes the time (``now``) and, on a tick, a read-only
+:class:`~gateway.rules.topology.Topology`. A reading is judged at its own time (``reading.ts``,
+capped at ``now`` so a device clock running ahead cannot push timers into the future); timers,
+inactivity, patrol windows and storms are judged at ``now`` on a tick.
+
+Typical wiring::
+
+    engine = RulesEngine(load_rule_sets(rules_dir, profiles), profiles, commissioning=ids)
+    engine.restore(saved)                       # after a restart
+    outcomes = engine.on_reading(reading, device, now)      # every accepted reading
+    outcomes = engine.on_tick(now, topology)                # every few seconds
+    for key in engine.dirty_keys(): save(key, engine.snapshot_key(key))
+    engine.mark_clean(saved_keys)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping
+from typing import Any
+
+from gateway.model import Device, Reading
+from gateway.profiles import DeviceProfile
+from gateway.rules.base import Tick
+from gateway.rules.compile import CompiledRules, compile_rules
+from gateway.rules.outcomes import Outcome
+from gateway.rules.ruleset import RuleSet
+from gateway.rules.store import DEVICE, Store
+from gateway.rules.topology import Topology
+
+SNAPSHOT_VERSION = 1
+Commissioning = Callable[[str], bool] | Collection[str]
+
+
+def _never(device_id: str) -> bool:
+    return False
+
+
+def _as_predicate(commissioning: Commissioning | None) -> Callable[[str], bool]:
+    if commissioning is None:
+        return _never
+    if callable(commissioning):
+        return commissioning
+    return commissioning.__contains__  # a live set: later additions count
+
+
+class RulesEngine:
+    """Compiled rules and their state; one instance per partition (today: the whole gateway).
+
+    ``commissioning`` names devices in commissioning mode (调试): a callable ``id → bool`` or a
+    collection of ids; their alarms, like those of a reading with ``test: true``, are raised
+    with ``test=True`` (the incident service sends those to the installer only).
+    Raises :class:`~gateway.yamlfile.ConfigFileError` when the rules do not fit the profiles.
+    """
+
+    def __init__(
+        self,
+        rule_set: RuleSet,
+        profiles: Mapping[str, DeviceProfile],
+        commissioning: Commissioning | None = None,
+    ) -> None:
+        self._profiles = dict(profiles)
+        self._store = Store(compile_rules(rule_set, self._profiles), _as_predicate(commissioning))
+
+    @property
+    def rules(self) -> CompiledRules:
+        return self._store.rules
+
+    def on_reading(self, reading: Reading, device: Device, now: float) -> list[Outcome]:
+        """Judge one accepted reading; only the rules compiled for its profile run."""
+        out: list[Outcome] = []
+        store = self._store
+        rules = store.rules.reading.get(reading.profile)
+        if rules is None:
+            return out
+        t = reading.ts if reading.ts < now else now
+        states = store.devices.get(device.id)
+        for rule in rules:
+            rule.on_reading(store, reading, device, states, t, out)
+        return out
+
+    def on_tick(self, now: float, topology: Topology) -> list[Outcome]:
+        """Due hold/window timers, inactivity, patrol windows, then grid storms."""
+        store = self._store
+        tick = Tick(now, topology, [])
+        self._run_timers(tick)
+        ticking = store.rules.ticking
+        if ticking:
+            for device in topology.devices():
+                rules = ticking.get(device.profile)
+                if rules is not None:
+                    for rule in rules:
+                        rule.on_tick(store, tick, device)
+        for storm in store.rules.storms:
+            storm.on_tick(store, tick)
+        return tick.out
+
+    def _run_timers(self, tick: Tick) -> None:
+        store = self._store
+        due = [key for key, at in store.timers.items() if at <= tick.now]
+        for key in due:
+            if store.timers.pop(key, None) is None:
+                continue  # cancelled by an earlier timer in this pass
+            device_id, rule_id = key
+            device = tick.topology.device(device_id)
+            if device is None:
+                self.forget(device_id)
+                continue
+            rule = store.rules.by_profile.get(device.profile, {}).get(rule_id)
+            if rule is None:
+                store.drop(device_id, rule_id)
+                continue
+            rule.on_timer(store, device, tick.now, tick.out)
+
+    def forget(self, device_id: str) -> None:
+        """A device was deleted: drop its per-device state (its group entries age out)."""
+        self._store.discard_key(DEVICE + device_id)
+        self._store.dirty_devices.add(device_id)
+
+    # -- reload ----------------------------------------------------------------------------
+
+    def reload(
+        self, rule_set: RuleSet, profiles: Mapping[str, DeviceProfile] | None = None
+    ) -> None:
+        """Swap in new rules; rules whose id and condition are unchanged keep their state.
+
+        Compiles first: on :class:`~gateway.yamlfile.ConfigFileError` nothing has changed and
+        the old rules keep running.
+        """
+        new_profiles = self._profiles if profiles is None else dict(profiles)
+        rules = compile_rules(rule_set, new_profiles)
+        old = self._store.rules.fingerprints
+        self._store.keep_only({r for r, fp in rules.fingerprints.items() if old.get(r) == fp})
+        self._store.rules = rules
+        self._profiles = new_profiles
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every key's state as JSON-able data (see :meth:`snapshot_key`)."""
+        keys = {}
+        for key in self._store.all_keys():
+            data = self._store.dump_key(key)
+            if data is not None:
+                keys[key] = data
+        return {"version": SNAPSHOT_VERSION, "keys": keys}
+
+    def restore(self, snapshot: Mapping[str, Any]) -> list[str]:
+        """Load a :meth:`snapshot`; returns what was left out (a rule changed since, bad data)."""
+        if snapshot.get("version") != SNAPSHOT_VERSION:
+            return [f"snapshot version {snapshot.get('version')!r} is not {SNAPSHOT_VERSION}"]
+        skipped: list[str] = []
+        for key, data in snapshot.get("keys", {}).items():
+            skipped += self.restore_key(key, data)
+        return skipped
+
+    def dirty_keys(self) -> set[str]:
+        """Keys changed since :meth:`mark_clean`: ``device:<id>``, ``building:<grid>/<b>``,
+        ``grid:<code>``, ``worker:<id>``."""
+        return self._store.dirty()
+
+    def snapshot_key(self, key: str) -> dict[str, Any] | None:
+        """One key's state, ``{rule_id: [rule_fingerprint, state]}``; None: nothing (delete it)."""
+        return self._store.dump_key(key)
+
+    def restore_key(self, key: str, data: Mapping[str, Any]) -> list[str]:
+        return self._store.load_key(key, data)
+
+    def mark_clean(self, keys: Iterable[str]) -> None:
+        """The caller saved these keys."""
+        self._store.mark_clean(list(keys))

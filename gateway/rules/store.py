@@ -1,0 +1,192 @@
+"""The engine's state, and the :class:`~gateway.rules.base.Context` the rules act through.
+
+Per-device states by device id, cross-device states by rule id then group key, hold/window
+timers by (device id, rule id), and the keys changed since the last save. Nothing here reads a
+clock or does I/O; :mod:`gateway.rules.engine` drives it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, MutableMapping
+from typing import Any
+
+from gateway.model import Device, FieldValue
+from gateway.rules.base import Detail, RuleMeta, State
+from gateway.rules.compile import CompiledRules
+from gateway.rules.outcomes import Alarm, Clear, Outcome
+
+DEVICE = "device:"
+
+
+class Store:
+    def __init__(self, rules: CompiledRules, commissioning: Callable[[str], bool]) -> None:
+        self.rules = rules
+        self.commissioning = commissioning
+        self.devices: dict[str, dict[str, State]] = {}
+        self.groups: dict[str, dict[str, State]] = {}
+        self.timers: dict[tuple[str, str], float] = {}
+        self.dirty_devices: set[str] = set()
+        self.dirty_groups: set[str] = set()
+
+    # -- Context ---------------------------------------------------------------------------
+
+    def state(self, device_id: str, rule_id: str) -> State | None:
+        states = self.devices.get(device_id)
+        return None if states is None else states.get(rule_id)
+
+    def put(self, device_id: str, rule_id: str, state: State) -> None:
+        states = self.devices.get(device_id)
+        if states is None:
+            states = self.devices[device_id] = {}
+        states[rule_id] = state
+        self.dirty_devices.add(device_id)
+
+    def drop(self, device_id: str, rule_id: str) -> None:
+        states = self.devices.get(device_id)
+        if states is not None and states.pop(rule_id, None) is not None:
+            if not states:
+                del self.devices[device_id]
+            self.dirty_devices.add(device_id)
+        self.timers.pop((device_id, rule_id), None)
+
+    def touch(self, device_id: str) -> None:
+        self.dirty_devices.add(device_id)
+
+    def set_timer(self, device_id: str, rule_id: str, due: float | None) -> None:
+        if due is None:
+            self.timers.pop((device_id, rule_id), None)
+        else:
+            self.timers[(device_id, rule_id)] = due
+
+    def group(self, rule_id: str) -> MutableMapping[str, State]:
+        states = self.groups.get(rule_id)
+        if states is None:
+            states = self.groups[rule_id] = {}
+        return states
+
+    def touch_group(self, key: str) -> None:
+        self.dirty_groups.add(key)
+
+    def is_test(self, device_id: str, fields: Mapping[str, FieldValue] | None) -> bool:
+        return (fields is not None and fields.get("test") is True) or self.commissioning(device_id)
+
+    def alarm(
+        self,
+        meta: RuleMeta,
+        subject: str,
+        device: Device,
+        at: float,
+        detail: Detail,
+        test: bool,
+        out: list[Outcome],
+        *,
+        device_id: str | None = None,
+        supersedes: tuple[str, ...] = (),
+    ) -> None:
+        if meta.notify is not None:
+            detail["notify"] = meta.notify
+        alarm = None
+        if meta.emit:
+            alarm = Alarm(
+                meta.id,
+                subject,
+                device_id or device.id,
+                meta.kind,
+                meta.severity,
+                meta.title,
+                at,
+                detail,
+                test,
+                supersedes,
+            )
+        watchers = self.rules.watchers.get(meta.id)
+        extra: list[Outcome] = []
+        if watchers and not test:
+            for watcher in watchers:
+                alarm = watcher.observe(self, meta.id, device, at, alarm, extra)
+        if alarm is not None:
+            out.append(alarm)
+        out.extend(extra)
+
+    def clear(
+        self, meta: RuleMeta, subject: str, at: float, detail: Detail, out: list[Outcome]
+    ) -> None:
+        if meta.emit and meta.clears:
+            out.append(Clear(meta.id, subject, at, detail))
+
+    # -- persistence -----------------------------------------------------------------------
+
+    def states_of(self, key: str) -> dict[str, State]:
+        if key.startswith(DEVICE):
+            return dict(self.devices.get(key[len(DEVICE) :], {}))
+        return {rule_id: g[key] for rule_id, g in self.groups.items() if key in g}
+
+    def all_keys(self) -> list[str]:
+        keys = {DEVICE + d for d in self.devices}
+        for states in self.groups.values():
+            keys.update(states)
+        return sorted(keys)
+
+    def dirty(self) -> set[str]:
+        return {DEVICE + d for d in self.dirty_devices} | self.dirty_groups
+
+    def mark_clean(self, keys: set[str] | frozenset[str] | list[str]) -> None:
+        for key in keys:
+            if key.startswith(DEVICE):
+                self.dirty_devices.discard(key[len(DEVICE) :])
+            else:
+                self.dirty_groups.discard(key)
+
+    def dump_key(self, key: str) -> dict[str, Any] | None:
+        states = self.states_of(key)
+        if not states:
+            return None
+        prints = self.rules.fingerprints
+        return {rule_id: [prints.get(rule_id, ""), st.dump()] for rule_id, st in states.items()}
+
+    def load_key(self, key: str, data: Mapping[str, Any]) -> list[str]:
+        """Replace a key's states; return why entries were left out (changed rule, bad data)."""
+        self.discard_key(key)
+        skipped = []
+        for rule_id, entry in data.items():
+            try:
+                fingerprint, dumped = entry
+                if fingerprint != self.rules.fingerprints.get(rule_id):
+                    skipped.append(f"{key} {rule_id}: the rule changed or is gone")
+                    continue
+                self._load_one(key, rule_id, dumped)
+            except (TypeError, ValueError, KeyError, IndexError) as exc:
+                skipped.append(f"{key} {rule_id}: unreadable state: {exc}")
+        return skipped
+
+    def _load_one(self, key: str, rule_id: str, dumped: Any) -> None:
+        if key.startswith(DEVICE):
+            device_id = key[len(DEVICE) :]
+            state = self.rules.device_states[rule_id].load(dumped)
+            self.devices.setdefault(device_id, {})[rule_id] = state
+            due = state.due()
+            if due is not None:
+                self.timers[(device_id, rule_id)] = due
+        else:
+            self.group(rule_id)[key] = self.rules.group_states[rule_id].load(dumped)
+
+    def discard_key(self, key: str) -> None:
+        if key.startswith(DEVICE):
+            device_id = key[len(DEVICE) :]
+            for rule_id in self.devices.pop(device_id, {}):
+                self.timers.pop((device_id, rule_id), None)
+        else:
+            for states in self.groups.values():
+                states.pop(key, None)
+
+    def keep_only(self, rule_ids: set[str]) -> None:
+        """Drop the state of every rule not in ``rule_ids`` (reload: changed or removed)."""
+        for device_id, states in list(self.devices.items()):
+            for rule_id in [r for r in states if r not in rule_ids]:
+                del states[rule_id]
+                self.timers.pop((device_id, rule_id), None)
+                self.dirty_devices.add(device_id)
+            if not states:
+                del self.devices[device_id]
+        for rule_id in [r for r in self.groups if r not in rule_ids]:
+            self.dirty_groups.update(self.groups.pop(rule_id))
