@@ -1,0 +1,186 @@
+"""MQTT delivery of the incident outbox: dispatches and lifecycle events on the contract topics.
+
+``grid/workers/{id}/alarms``, ``grid/stations/{id}/alarms``, ``grid/centre/alarms``,
+``grid/installers/{id}/alarms`` and ``grid/incidents/{id}/events``, QoS 1, JSON exactly as
+the incident service wrote it. At least once, in order per incident: a row is marked
+delivered only after ``publish`` returned, a failed row is retried with backoff and holds the
+later rows of its incident back (other incidents go on), and a restart resumes from the
+outbox. Receivers drop a redelivered copy by its ``event_id``.
+
+:class:`OutboxDelivery` is the channel-independent loop; the platform webhook and the
+notification channels (issue 4) reuse it with their own ``send``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import Self
+
+from gateway.incidents.outbox import OutboxReader, OutboxRow
+from gateway.ingest.mqtt import backoff_delay
+
+log = logging.getLogger(__name__)
+
+# ``MqttIngest.publish`` fits: (topic, payload, qos); it may return an awaitable to wait on.
+Publish = Callable[[str, bytes, int], object]
+Send = Callable[[OutboxRow], Awaitable[None]]
+
+
+class DeliveryError(RuntimeError):
+    """The transport is not ready; the row stays queued and is retried."""
+
+
+class OutboxDelivery:
+    """Drains one channel of the outbox: ``async with OutboxDelivery(...):`` runs it.
+
+    ``max_attempts`` moves a row that keeps failing to the dead-letter list (``None``:
+    retry for ever — right for a broker that is merely down). ``backoff(attempts)`` gives
+    the delay before the next attempt.
+    """
+
+    def __init__(
+        self,
+        outbox: OutboxReader,
+        send: Send,
+        *,
+        channel: str,
+        clock: Callable[[], float] = time.time,
+        backoff: Callable[[int], float] = backoff_delay,
+        max_attempts: int | None = None,
+        batch: int = 200,
+        poll_s: float = 0.5,
+    ) -> None:
+        self._outbox = outbox
+        self._send = send
+        self.channel = channel
+        self._clock = clock
+        self._backoff = backoff
+        self._max_attempts = max_attempts
+        self._batch = batch
+        self._poll_s = poll_s
+        self._task: asyncio.Task[None] | None = None
+        self.delivered = 0
+        self.failures = 0
+
+    async def run_once(self) -> int:
+        """Deliver what is due now, in order per incident; returns how many were delivered."""
+        now = self._clock()
+        rows = await self._outbox.due(self.channel, now, self._batch)
+        held: set[str] = set()
+        done: list[int] = []
+        for row in rows:
+            if row.incident_id in held:
+                continue
+            try:
+                await self._send(row)
+            except Exception as exc:  # any transport failure: keep the row, retry later
+                held.add(row.incident_id)
+                await self._failed(row, exc, now)
+            else:
+                done.append(row.id)
+        if done:
+            await self._outbox.mark_delivered(self.channel, done, self._clock())
+            self.delivered += len(done)
+        return len(done)
+
+    async def run(self) -> None:
+        """Until cancelled: drain, then wait for new messages or the next retry poll."""
+        wake = self._outbox.watch()
+        while True:
+            wake.clear()
+            try:
+                count = await self.run_once()
+            except Exception:
+                log.exception("outbox channel %s: delivery round failed", self.channel)
+                count = 0
+            if count >= self._batch:
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), self._poll_s)
+
+    async def __aenter__(self) -> Self:
+        self._task = asyncio.create_task(self.run(), name=f"outbox-{self.channel}")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _failed(self, row: OutboxRow, exc: Exception, now: float) -> None:
+        self.failures += 1
+        attempts = row.attempts + 1
+        dead = self._max_attempts is not None and attempts >= self._max_attempts
+        log.warning(
+            "outbox channel %s: %s (incident %s seq %d) attempt %d failed: %s%s",
+            self.channel,
+            row.event_id,
+            row.incident_id,
+            row.seq,
+            attempts,
+            exc,
+            "; dead-lettered" if dead else "",
+        )
+        await self._outbox.mark_failed(
+            self.channel,
+            row.id,
+            at=now,
+            error=str(exc) or type(exc).__name__,
+            next_attempt_at=now + self._backoff(row.attempts),
+            dead=dead,
+        )
+
+
+class MqttDispatcher(OutboxDelivery):
+    """The ``mqtt`` channel: each row published on its contract topic with QoS 1.
+
+    ``ready`` (e.g. ``lambda: mqtt.connected``) keeps rows queued while the client is down,
+    instead of handing them to a client that would only hold them in memory.
+    """
+
+    def __init__(
+        self,
+        outbox: OutboxReader,
+        publish: Publish,
+        *,
+        ready: Callable[[], bool] | None = None,
+        qos: int = 1,
+        channel: str = "mqtt",
+        clock: Callable[[], float] = time.time,
+        backoff: Callable[[int], float] = backoff_delay,
+        max_attempts: int | None = None,
+        batch: int = 200,
+        poll_s: float = 0.5,
+    ) -> None:
+        self._publish = publish
+        self._ready = ready
+        self._qos = qos
+        super().__init__(
+            outbox,
+            self._publish_row,
+            channel=channel,
+            clock=clock,
+            backoff=backoff,
+            max_attempts=max_attempts,
+            batch=batch,
+            poll_s=poll_s,
+        )
+
+    async def _publish_row(self, row: OutboxRow) -> None:
+        if self._ready is not None and not self._ready():
+            raise DeliveryError("MQTT client not connected")
+        result = self._publish(row.topic, row.body, self._qos)
+        if inspect.isawaitable(result):
+            await result
