@@ -114,7 +114,6 @@ def dispatch_payload(
         "grid": i.grid,
         "opened_at": rfc3339(i.opened_at),
         "event_id": event_id,
-        "status": i.status.value,
         "role": recipient.role.value,
         "escalation_level": i.escalation_level,
         "test": i.test,
