@@ -18,25 +18,37 @@ from typing import Self
 
 import uvicorn
 
+from bridge.mqtt_dispatch import MqttDispatcher
 from gateway.api.app import create_app
 from gateway.config import Settings
+from gateway.incidents import IncidentService, load_incident_config
+from gateway.incidents.store import SqliteIncidentStore
 from gateway.ingest.mqtt import MqttIngest
 from gateway.metrics import Metrics
 from gateway.model import DeviceStatus
 from gateway.pipeline import Pipeline
 from gateway.profiles import DeviceProfile, load_profiles
 from gateway.registry.store import Registry
+from gateway.rules.runtime import RegistryTopology, RulesRuntime
 from gateway.sinks.base import Sink
 from gateway.sinks.history import HistorySink
 from gateway.sinks.influx import build_influx_sink
 from gateway.sinks.lineprotocol import field_roles
 from gateway.tracker import DeviceTracker
 from gateway.unregistered import UnregisteredLog
+from gateway.yamlfile import ConfigFileError
 
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_S = 10.0
 STATE_SAVE_INTERVAL_S = 30.0
+RULES_TICK_S = 2.0
+INCIDENT_TICK_S = 0.5
+ENGINE_SAVE_S = 2.0
+RULES_POLL_S = 2.0
+PURGE_EVERY_S = 3600.0
+OUTBOX_KEEP_S = 7 * 24 * 3600.0  # delivered messages kept a week for inspection
+TIME_LIMITS_FILE = "time-limits.yaml"
 
 
 def ensure_admin_token(settings: Settings) -> str:
@@ -102,6 +114,7 @@ class Gateway:
             self.metrics,
             s.max_payload_bytes,
         )
+        await self._open_rules_and_incidents()
         await self._start_api()
         if s.mqtt is not None:
             self.mqtt = MqttIngest(
@@ -114,18 +127,82 @@ class Gateway:
                 self.clock,
             )
             await self._stack.enter_async_context(self.mqtt)
+            # The outbox's MQTT channel: dispatches and lifecycle events, in order per incident.
+            dispatcher = MqttDispatcher(
+                self.outbox,
+                self.mqtt.publish,
+                ready=lambda: self.mqtt is not None and self.mqtt.connected,
+                clock=self.clock,
+            )
+            await self._stack.enter_async_context(dispatcher)
         self._tasks.append(asyncio.create_task(self._every(SWEEP_INTERVAL_S, self.sweep)))
+        self._tasks.append(asyncio.create_task(self._every(RULES_TICK_S, self.rules_tick)))
+        self._tasks.append(asyncio.create_task(self._incident_timers()))
+        self._tasks.append(asyncio.create_task(self._every(ENGINE_SAVE_S, self.rules.save)))
+        self._tasks.append(
+            asyncio.create_task(self._every(RULES_POLL_S, self.rules.reload_if_changed))
+        )
+        self._tasks.append(asyncio.create_task(self._every(PURGE_EVERY_S, self._purge_outbox)))
         self._tasks.append(
             asyncio.create_task(self._every(STATE_SAVE_INTERVAL_S, self._save_states))
         )
         return self
 
+    async def _open_rules_and_incidents(self) -> None:
+        s = self.settings
+        self.rules = await RulesRuntime.open(
+            s.data_dir / "engine.sqlite",
+            s.rules_dir,
+            self.profiles,
+            RegistryTopology(self.registry, self.tracker),
+            self.registry,
+            self.clock,
+        )
+        self._stack.push_async_callback(self.rules.close)
+        self.outbox = await SqliteIncidentStore.open(s.data_dir / "incidents.sqlite")
+        self._stack.push_async_callback(self.outbox.close)
+        limits = s.rules_dir / TIME_LIMITS_FILE
+        config = load_incident_config(limits) if limits.exists() else None
+        self.incidents = await IncidentService.open(
+            self.outbox, self.registry, clock=self.clock, config=config
+        )
+
     def on_message(
         self, topic: str, payload: bytes, received_at: float
     ) -> Awaitable[object] | None:
-        """One MQTT message through the pipeline; the PUBACK follows when this returns."""
-        self.pipeline.handle(topic, payload, received_at)
-        return None
+        """One MQTT message through the pipeline and the rules; the PUBACK follows when this
+        returns — after the incident is written, when the message raised or cleared one."""
+        reading = self.pipeline.handle(topic, payload, received_at)
+        if reading is None:
+            return None
+        device = self.registry.by_id(reading.device_id)
+        if device is None:
+            return None
+        outcomes = self.rules.on_reading(reading, device, received_at)
+        return self.incidents.apply(outcomes) if outcomes else None
+
+    def reload_rules(self) -> None:
+        with contextlib.suppress(ConfigFileError):  # logged; the running rules stay
+            self.rules.reload()
+
+    async def rules_tick(self) -> None:
+        """Time-driven conditions: holds, inactivity, patrol windows, grid outages."""
+        outcomes = self.rules.on_tick(self.clock())
+        if outcomes:
+            await self.incidents.apply(outcomes)
+
+    async def _incident_timers(self) -> None:
+        """Time limits and reminders: sleep until the next one is due (at most a second, so a
+        clock that is not wall time — the tests' fast clock — is followed closely)."""
+        while True:
+            try:
+                await self.incidents.tick()
+            except Exception:
+                log.exception("incident time limits failed")
+            await asyncio.sleep(INCIDENT_TICK_S)
+
+    async def _purge_outbox(self) -> None:
+        await self.outbox.purge_delivered(self.clock() - OUTBOX_KEEP_S)
 
     async def _start_api(self) -> None:
         s = self.settings
@@ -213,6 +290,8 @@ async def run_until_signalled(settings: Settings) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    async with Gateway(settings):
+    async with Gateway(settings) as gateway:
+        # SIGHUP re-reads the rule files (as most daemons re-read their configuration).
+        loop.add_signal_handler(signal.SIGHUP, gateway.reload_rules)
         await stop.wait()
         log.info("stopping: flushing sinks and saving state")

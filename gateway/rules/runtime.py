@@ -1,0 +1,145 @@
+"""The pure engine inside the running gateway: topology, ticks, state saves and reloads.
+
+Side effects live here, not in the engine: the engine state is saved per key to SQLite (only
+what changed since the last save) so a restart neither loses a running hold timer nor refires
+an alarm already raised; rule files are re-read when their fingerprint changes, on SIGHUP or
+through the API, and an invalid edit keeps the running rules.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import orjson
+
+from gateway.model import Device, Reading
+from gateway.profiles import DeviceProfile
+from gateway.registry.store import Registry
+from gateway.rules.engine import RulesEngine
+from gateway.rules.loader import fingerprint, load_rule_sets
+from gateway.rules.outcomes import Outcome
+from gateway.tracker import DeviceTracker
+from gateway.yamlfile import ConfigFileError
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = "CREATE TABLE IF NOT EXISTS engine_state (key TEXT PRIMARY KEY, data TEXT NOT NULL)"
+
+
+class RegistryTopology:
+    """What the engine may read on a tick: the registered devices and when each was last heard."""
+
+    def __init__(self, registry: Registry, tracker: DeviceTracker) -> None:
+        self._registry = registry
+        self._tracker = tracker
+
+    def devices(self) -> Iterable[Device]:
+        return self._registry.devices()
+
+    def device(self, device_id: str) -> Device | None:
+        return self._registry.by_id(device_id)
+
+    def last_seen(self, device_id: str) -> float | None:
+        state = self._tracker.get(device_id)
+        return None if state is None else state.last_seen
+
+
+class RulesRuntime:
+    def __init__(
+        self,
+        engine: RulesEngine,
+        db: aiosqlite.Connection,
+        topology: RegistryTopology,
+        rules_dir: Path,
+        profiles: Mapping[str, DeviceProfile],
+    ) -> None:
+        self.engine = engine
+        self._db = db
+        self._topology = topology
+        self._rules_dir = rules_dir
+        self._profiles = profiles
+        self._fingerprint = fingerprint(rules_dir)
+
+    @classmethod
+    async def open(
+        cls,
+        state_path: Path,
+        rules_dir: Path,
+        profiles: Mapping[str, DeviceProfile],
+        topology: RegistryTopology,
+        registry: Registry,
+        clock: Callable[[], float],
+    ) -> RulesRuntime:
+        """Load the rule files (an invalid file stops start-up) and the saved engine state."""
+        rule_set = load_rule_sets(rules_dir, profiles)
+        engine = RulesEngine(rule_set, profiles, commissioning=_commissioning(registry, clock))
+        db = await aiosqlite.connect(state_path)
+        await db.execute("PRAGMA journal_mode=WAL")
+        await db.execute(_SCHEMA)
+        skipped: list[str] = []
+        async with db.execute("SELECT key, data FROM engine_state") as rows:
+            async for key, data in rows:
+                skipped += engine.restore_key(key, orjson.loads(data))
+        engine.mark_clean(engine.dirty_keys())
+        if skipped:
+            log.info("engine state not restored (rules changed since): %s", "; ".join(skipped[:20]))
+        return cls(engine, db, topology, rules_dir, profiles)
+
+    def on_reading(self, reading: Reading, device: Device, now: float) -> list[Outcome]:
+        return self.engine.on_reading(reading, device, now)
+
+    def on_tick(self, now: float) -> list[Outcome]:
+        return self.engine.on_tick(now, self._topology)
+
+    async def save(self) -> None:
+        """Write the keys changed since the last save, in one transaction."""
+        keys = self.engine.dirty_keys()
+        if not keys:
+            return
+        rows: list[tuple[str, Any]] = [(k, self.engine.snapshot_key(k)) for k in keys]
+        await self._db.executemany(
+            "INSERT INTO engine_state (key, data) VALUES (?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET data = excluded.data",
+            [(k, orjson.dumps(d).decode()) for k, d in rows if d is not None],
+        )
+        await self._db.executemany(
+            "DELETE FROM engine_state WHERE key = ?", [(k,) for k, d in rows if d is None]
+        )
+        await self._db.commit()
+        self.engine.mark_clean(keys)
+
+    def reload_if_changed(self) -> None:
+        """Polled: an edited rule file takes effect within seconds, without a restart."""
+        if fingerprint(self._rules_dir) != self._fingerprint:
+            with contextlib.suppress(ConfigFileError):  # logged by reload; old rules stay
+                self.reload()
+
+    def reload(self) -> str:
+        """Re-read the rule files; on an error keep the running rules and say why."""
+        self._fingerprint = fingerprint(self._rules_dir)
+        try:
+            self.engine.reload(load_rule_sets(self._rules_dir, self._profiles), self._profiles)
+        except ConfigFileError as exc:
+            log.error("rule files not reloaded, the running rules stay:\n%s", exc)
+            raise
+        log.info("rule files reloaded from %s", self._rules_dir)
+        return self._fingerprint
+
+    async def close(self) -> None:
+        await self.save()
+        await self._db.close()
+
+
+def _commissioning(registry: Registry, clock: Callable[[], float]) -> Callable[[str], bool]:
+    """Devices in their commissioning window: their alarms become test alarms."""
+
+    def commissioning(device_id: str) -> bool:
+        device = registry.by_id(device_id)
+        return device is not None and device.commissioning(clock())
+
+    return commissioning
