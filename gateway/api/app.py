@@ -6,15 +6,18 @@ from collections.abc import Mapping, Sequence
 
 from fastapi import APIRouter, FastAPI
 
-from gateway.api import devices, grids, ops, stations, workers
+from gateway.api import devices, grids, incidents, ops, stations, stats, tokens, workers
 from gateway.api import profiles as profiles_api
-from gateway.api.auth import AdminToken
+from gateway.api.auth import AdminToken, TokenAuth
 from gateway.api.context import ApiContext
+from gateway.api.docs import docs_router
 from gateway.api.errors import api_metrics_for, install_error_handlers
 from gateway.api.health import HealthCheck, no_components
+from gateway.api.incident_source import IncidentService
 from gateway.metrics import Metrics
 from gateway.profiles import DeviceProfile
 from gateway.registry import Registry
+from gateway.tokens import TokenStore
 from gateway.tracker import DeviceTracker
 from gateway.unregistered import UnregisteredLog
 
@@ -26,6 +29,9 @@ _RESOURCES = (
     profiles_api.router,
     devices.router,
     ops.router,
+    tokens.router,
+    incidents.router,
+    stats.router,
 )
 
 
@@ -39,18 +45,23 @@ def create_app(
     admin_token: str | None,
     health: HealthCheck = no_components,
     routers: Sequence[APIRouter] = (),
+    tokens: TokenStore | None = None,
+    incidents: IncidentService | None = None,
 ) -> FastAPI:
     """Build the API. ``routers`` mounts further resources (incidents, platform callback)
     under ``/api/v1``; they reach these objects through ``gateway.api.context.Context``.
 
-    With no ``admin_token`` every route behind the token answers 401.
+    ``incidents`` serves ``/incidents`` and ``/stats`` (503 without it). ``tokens`` holds the
+    issued tokens (officers, installers, workers, the platform); without
+    it only ``admin_token`` gets in. With neither, every route behind a token answers 401.
     """
     app = FastAPI(
         title="firegrid",
         summary="IoT fire-safety gateway for grid-based community governance",
         version="1",
-        docs_url=f"{PREFIX}/docs",
-        openapi_url=f"{PREFIX}/openapi.json",
+        # The spec and its page are served by docs_router, behind the token.
+        openapi_url=None,
+        docs_url=None,
         redoc_url=None,
     )
     api_metrics = api_metrics_for(metrics)
@@ -61,10 +72,12 @@ def create_app(
         unregistered=unregistered,
         metrics=metrics,
         api_metrics=api_metrics,
-        auth=AdminToken(admin_token),
+        auth=TokenAuth(AdminToken(admin_token), tokens, registry),
         health=health,
+        tokens=tokens,
+        incidents=incidents,
     )
     install_error_handlers(app, api_metrics)
-    for router in (*_RESOURCES, *routers):
+    for router in (*_RESOURCES, *routers, docs_router(app, PREFIX)):
         app.include_router(router, prefix=PREFIX)
     return app

@@ -11,9 +11,11 @@ from fastapi import Depends, Request
 from gateway.api.auth import Authenticator
 from gateway.api.errors import ApiMetrics
 from gateway.api.health import HealthCheck
+from gateway.api.incident_source import IncidentService
 from gateway.metrics import Metrics
 from gateway.profiles import DeviceProfile
 from gateway.registry import Registry
+from gateway.tokens import TokenStore
 from gateway.tracker import DeviceTracker
 from gateway.unregistered import UnregisteredLog
 
@@ -28,6 +30,8 @@ class ApiContext:
     api_metrics: ApiMetrics
     auth: Authenticator
     health: HealthCheck
+    tokens: TokenStore | None = None  # None: only the bootstrap admin token gets in
+    incidents: IncidentService | None = None  # None: the incident routes answer 503
 
 
 def get_context(request: Request) -> ApiContext:
