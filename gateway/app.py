@@ -34,6 +34,7 @@ from gateway.sinks.base import Sink
 from gateway.sinks.history import HistorySink
 from gateway.sinks.influx import build_influx_sink
 from gateway.sinks.lineprotocol import field_roles
+from gateway.tokens import TokenStore
 from gateway.tracker import DeviceTracker
 from gateway.unregistered import UnregisteredLog
 from gateway.yamlfile import ConfigFileError
@@ -166,6 +167,8 @@ class Gateway:
         self.incidents = await IncidentService.open(
             self.outbox, self.registry, clock=self.clock, config=config
         )
+        self.tokens = await TokenStore.open(s.data_dir / "tokens.sqlite")
+        self._stack.push_async_callback(self.tokens.close)
 
     def on_message(
         self, topic: str, payload: bytes, received_at: float
@@ -214,6 +217,8 @@ class Gateway:
             metrics=self.metrics,
             admin_token=ensure_admin_token(s),
             health=self.health,
+            tokens=self.tokens,
+            incidents=self.incidents,
         )
         config = uvicorn.Config(
             app, host=s.api_host, port=s.api_port, log_level="warning", lifespan="off"

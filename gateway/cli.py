@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from gateway.cli_devices import devices_app
+from gateway.cli_tokens import tokens_app
 from gateway.config import load_settings
 from gateway.demo.command import demo
 from gateway.profiles import load_profiles
@@ -25,6 +26,7 @@ app = typer.Typer(
 profiles_app = typer.Typer(help="Inspect and check device profiles (device_profiles/*.yaml).")
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(devices_app, name="devices")
+app.add_typer(tokens_app, name="tokens")
 app.command()(demo)
 
 ConfigOpt = Annotated[
