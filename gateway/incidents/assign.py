@@ -12,7 +12,7 @@ def dispatch_new(unit: Unit, incident: Incident) -> None:
     if incident.test:
         _dispatch_test(unit, incident)
         return
-    level, people = climb(unit.ctx.topology, incident.grid, 0)
+    level, people = climb(unit.ctx.topology, incident.grid, _first_rung(incident))
     if level:
         skipped = ", ".join(r.value for r in LADDER[:level])
         unit.log(
@@ -28,6 +28,14 @@ def dispatch_new(unit: Unit, incident: Incident) -> None:
     if unit.ctx.config.dispatch.wants_station(incident.kind, incident.severity):
         dispatch_station(unit, incident)
     unit.move(incident, Status.DISPATCHED)
+
+
+def _first_rung(incident: Incident) -> int:
+    """Where dispatch starts: the grid worker, unless the rule names a higher rung (a patrol
+    round the worker missed, or a worker's suspicious scan, goes to the grid leader)."""
+    notify = incident.detail.get("notify")
+    roles = [role.value for role in LADDER]
+    return roles.index(notify) if isinstance(notify, str) and notify in roles else 0
 
 
 def dispatch_station(unit: Unit, incident: Incident) -> None:

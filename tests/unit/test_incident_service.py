@@ -409,3 +409,22 @@ async def test_an_incident_with_nobody_on_the_lower_rungs_goes_up_the_ladder(
         assert incident.worker_id is None
         assert "dispatched to the community" in incident.timeline[1].note
         assert [r.topic for r in await w.pending() if r.recipient] == ["grid/workers/c-lead/alarms"]
+
+
+async def test_a_missed_patrol_round_goes_to_the_grid_leader_not_the_worker(
+    tmp_path: Path,
+) -> None:
+    """巡查超时: the rule says ``notify: leader``, so dispatch starts on the leader's rung."""
+    overdue = smoke(
+        rule_id="patrol-overdue",
+        kind=IncidentKind.PATROL_OVERDUE,
+        severity=Severity.MINOR,
+        title="Patrol overdue",
+        detail={"notify": "leader", "schedule": "public-gathering"},
+    )
+    async with open_world(tmp_path) as w:
+        [reported, _] = await w.service.apply([overdue])
+        incident = await w.service.get(reported.incident.id)
+    assert incident.escalation_level == 1
+    dispatch = [e.data for e in incident.timeline if e.event == "dispatch"]
+    assert [(d["role"], d["recipient"]) for d in dispatch] == [("leader", "l-0301")]
