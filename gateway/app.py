@@ -20,6 +20,7 @@ import uvicorn
 
 from bridge.mqtt_dispatch import MqttDispatcher
 from gateway.api.app import create_app
+from gateway.api.rules import rules_router
 from gateway.config import Settings
 from gateway.incidents import IncidentService, load_incident_config
 from gateway.incidents.store import SqliteIncidentStore
@@ -219,6 +220,7 @@ class Gateway:
             health=self.health,
             tokens=self.tokens,
             incidents=self.incidents,
+            routers=[rules_router(self.rules.reload)],
         )
         config = uvicorn.Config(
             app, host=s.api_host, port=s.api_port, log_level="warning", lifespan="off"
