@@ -17,6 +17,7 @@ import orjson
 from gateway.model import Device, FireStation, Grid, GridLevel, GridWorker, Location
 from gateway.registry.errors import ConflictError
 from gateway.registry.grids import GridRecord
+from gateway.sqlite import open_database
 from gateway.tracker import DeviceState
 
 SCHEMA_VERSION = 1
@@ -80,10 +81,6 @@ ON CONFLICT (device_id) DO UPDATE SET
 """
 
 
-class SchemaError(RuntimeError):
-    """The database file was written by a newer firegrid."""
-
-
 class SqliteStore:
     """A :class:`~gateway.registry.repository.RegistryStore` in one SQLite file."""
 
@@ -92,18 +89,7 @@ class SqliteStore:
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
-        try:
-            await db.execute("PRAGMA journal_mode = WAL")
-            # WAL + NORMAL survives a process crash; only an OS crash may lose the last commits.
-            await db.execute("PRAGMA synchronous = NORMAL")
-            await db.execute("PRAGMA foreign_keys = ON")
-            await _migrate(db, path)
-        except BaseException:
-            await db.close()
-            raise
-        return cls(db)
+        return cls(await open_database(path, _SCHEMA, SCHEMA_VERSION, foreign_keys=True))
 
     async def close(self) -> None:
         await self._db.close()
@@ -190,17 +176,6 @@ class SqliteStore:
         except BaseException:
             await self._db.rollback()
             raise
-
-
-async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
-    async with db.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    version = int(row[0]) if row else 0
-    if version > SCHEMA_VERSION:
-        raise SchemaError(f"{path}: schema version {version} is newer than this firegrid's")
-    if version == 0:
-        await db.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
-        await db.commit()
 
 
 def _describe_unique(message: str) -> str:

@@ -19,6 +19,7 @@ from typing import Any
 import aiosqlite
 import orjson
 
+from gateway.sqlite import open_database
 from gateway.tokens.hashing import hash_secret, new_secret, new_token_id
 from gateway.tokens.model import Role, TokenRecord
 
@@ -39,10 +40,6 @@ CREATE TABLE tokens (
 _COLUMNS = "id, name, role, secret_hash, created_at, worker_id, grids, revoked_at"
 
 
-class SchemaError(RuntimeError):
-    """The token file was written by a newer firegrid."""
-
-
 class TokenStore:
     """Open with :meth:`open` (or :func:`open_token_store`); close with :meth:`close`."""
 
@@ -55,11 +52,8 @@ class TokenStore:
 
     @classmethod
     async def open(cls, path: Path, clock: Callable[[], float] = time.time) -> TokenStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
+        db = await open_database(path, _SCHEMA, SCHEMA_VERSION)
         try:
-            await db.execute("PRAGMA journal_mode = WAL")
-            await _migrate(db, path)
             store = cls(db, clock)
             for row in await db.execute_fetchall(f"SELECT {_COLUMNS} FROM tokens"):
                 store._remember(_from_row(row))
@@ -150,17 +144,6 @@ async def open_token_store(
         yield store
     finally:
         await store.close()
-
-
-async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
-    async with db.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    version = int(row[0]) if row else 0
-    if version > SCHEMA_VERSION:
-        raise SchemaError(f"{path}: schema version {version} is newer than this firegrid's")
-    if version == 0:
-        await db.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
-        await db.commit()
 
 
 def _to_row(t: TokenRecord) -> tuple[Any, ...]:
