@@ -23,12 +23,14 @@ from gateway.registry.store import Registry
 from gateway.rules.engine import RulesEngine
 from gateway.rules.loader import fingerprint, load_rule_sets
 from gateway.rules.outcomes import Outcome
+from gateway.sqlite import open_database
 from gateway.tracker import DeviceTracker
 from gateway.yamlfile import ConfigFileError
 
 log = logging.getLogger(__name__)
 
-_SCHEMA = "CREATE TABLE IF NOT EXISTS engine_state (key TEXT PRIMARY KEY, data TEXT NOT NULL)"
+SCHEMA_VERSION = 1
+_SCHEMA = "CREATE TABLE engine_state (key TEXT PRIMARY KEY, data TEXT NOT NULL);"
 
 
 class RegistryTopology:
@@ -78,9 +80,7 @@ class RulesRuntime:
         """Load the rule files (an invalid file stops start-up) and the saved engine state."""
         rule_set = load_rule_sets(rules_dir, profiles)
         engine = RulesEngine(rule_set, profiles, commissioning=_commissioning(registry, clock))
-        db = await aiosqlite.connect(state_path)
-        await db.execute("PRAGMA journal_mode=WAL")
-        await db.execute(_SCHEMA)
+        db = await open_database(state_path, _SCHEMA, SCHEMA_VERSION)
         skipped: list[str] = []
         async with db.execute("SELECT key, data FROM engine_state") as rows:
             async for key, data in rows:
