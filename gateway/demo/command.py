@@ -121,6 +121,10 @@ def demo(
 ) -> None:
     """Run the gateway, the REST API and a simulated fleet, showing it live in the terminal.
 
+    Simulated grid workers and a duty officer answer the incidents the fleet raises through
+    the REST API (accept, arrive, handle, verify, close); with --duration 90 or more, one fire
+    alarm is left unanswered long enough to escalate.
+
     Without a configured broker (FIREGRID_MQTT_URL / --mqtt-url) it runs Mosquitto when
     installed, else an in-process amqtt broker; without InfluxDB it keeps readings in SQLite.
     """

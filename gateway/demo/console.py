@@ -1,7 +1,8 @@
 """The demo's terminal view: a live table (rich ``Live``) or, off a terminal, plain summary lines.
 
 Both read a :class:`~gateway.demo.snapshot.Snapshot` of the in-process gateway about once a
-second; the table is capped to the terminal's height so a large fleet does not scroll it away.
+second: devices, then the open incidents and the event log, then the counters. The view is
+capped to the terminal's height so a large fleet or a burst of incidents does not scroll it away.
 """
 
 from __future__ import annotations
@@ -16,7 +17,17 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from gateway.demo.snapshot import Snapshot, Watched, health_text, pairs, summary_lines, take
+from gateway.demo.feed import IncidentFeed
+from gateway.demo.panel import event_log, incident_heading, incident_table
+from gateway.demo.snapshot import (
+    Snapshot,
+    Watched,
+    health_text,
+    incidents_line,
+    pairs,
+    summary_lines,
+    take,
+)
 from gateway.model import DeviceStatus
 
 REFRESH_S = 1.0
@@ -26,7 +37,10 @@ _STATUS_STYLE = {
     DeviceStatus.OFFLINE: "bold red",
     DeviceStatus.NEVER_SEEN: "dim",
 }
-_CHROME_LINES = 16
+# Title, three table headers with their "… more" rows, two headings and the counters.
+_CHROME_LINES = 22
+INCIDENT_ROWS_MAX = 8
+LOG_ROWS_MAX = 8
 # Ids, grid codes and status must stay readable; the profile and latest values give way.
 _COLUMNS = (
     ("device", 9),
@@ -35,7 +49,7 @@ _COLUMNS = (
     ("status", 10),
     ("last seen", 9),
     ("latest", 20),
-)  # title, header rows, counters: what the table must leave room for
+)
 
 
 def _ago(seconds: float | None) -> str:
@@ -83,12 +97,30 @@ def counters(snap: Snapshot, published: int) -> Table:
     grid.add_row("field problems", Text(pairs(snap.field_problems), style="yellow"))
     grid.add_row("stored", pairs(snap.stored))
     grid.add_row("health", health_text(snap.health))
+    grid.add_row("incidents", incidents_line(snap).removeprefix("incidents: "))
+    grid.add_row("closed", pairs(snap.run.closed))
     return grid
 
 
+def layout(height: int) -> tuple[int, int, int]:
+    """Rows for devices, open incidents and the event log in a terminal ``height`` lines tall:
+    incidents and log take a quarter each (2 to 8 rows), devices the rest (at least 3)."""
+    spare = height - _CHROME_LINES
+    incidents = max(2, min(INCIDENT_ROWS_MAX, spare // 4))
+    log = max(2, min(LOG_ROWS_MAX, spare // 4))
+    return max(3, spare - incidents - log), incidents, log
+
+
 def render(snap: Snapshot, published: int, title: str, height: int) -> RenderableType:
-    rows = max(3, height - _CHROME_LINES)
-    return Group(Text(title, style="bold"), device_table(snap, rows), counters(snap, published))
+    devices, incidents, log = layout(height)
+    return Group(
+        Text(title, style="bold"),
+        device_table(snap, devices),
+        incident_heading(snap),
+        incident_table(snap, incidents),
+        event_log(snap, log),
+        counters(snap, published),
+    )
 
 
 async def _tick(stop: asyncio.Event, seconds: float) -> None:
@@ -98,15 +130,16 @@ async def _tick(stop: asyncio.Event, seconds: float) -> None:
 
 async def watch_live(
     source: Watched,
+    feed: IncidentFeed,
     stop: asyncio.Event,
     published: Callable[[], int],
     title: Callable[[], str],
     console: Console,
 ) -> None:
-    """Redraw the table every second until ``stop`` is set."""
+    """Redraw the view every second until ``stop`` is set."""
 
     def frame() -> RenderableType:
-        return render(take(source, time.time()), published(), title(), console.height)
+        return render(take(source, time.time(), feed), published(), title(), console.height)
 
     with Live(frame(), console=console, auto_refresh=False, transient=False) as live:
         while not stop.is_set():
@@ -116,6 +149,7 @@ async def watch_live(
 
 async def watch_plain(
     source: Watched,
+    feed: IncidentFeed,
     stop: asyncio.Event,
     published: Callable[[], int],
     every_s: float = PLAIN_EVERY_S,
@@ -124,4 +158,5 @@ async def watch_plain(
     while not stop.is_set():
         await _tick(stop, every_s)
         if not stop.is_set():
-            print(" | ".join(summary_lines(take(source, time.time()), published())), flush=True)
+            snap = take(source, time.time(), feed)
+            print(" | ".join(summary_lines(snap, published())), flush=True)

@@ -1,9 +1,12 @@
 """``firegrid demo`` end to end: broker, gateway and REST API, a registered fleet, its traffic.
 
 Start-up follows the data: broker, then the gateway (which subscribes), then the installer
-registers the district over REST, then the devices start talking. Shutdown runs backwards:
-the simulator stops and waits for its PUBACKs, the gateway takes what is still on its way,
-flushes its sink and saves device state, then the embedded broker stops.
+registers the district over REST, then the responders take their tokens and their phones
+subscribe (as does the event log, to ``grid/incidents/+/events``), then the devices start
+talking and the scripted episodes (:mod:`gateway.sim.scenario`) begin. Shutdown runs
+backwards: the phones hang up and the tokens are revoked, the simulator waits for its PUBACKs,
+the gateway takes what is still on its way, flushes its sink and saves device state, then the
+embedded broker stops.
 """
 
 from __future__ import annotations
@@ -11,24 +14,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import signal
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+import httpx
 from rich.console import Console
 
 from gateway.app import Gateway, ensure_admin_token
-from gateway.config import Settings, load_settings
+from gateway.config import MqttUrl, Settings, load_settings
 from gateway.demo import console as view
 from gateway.demo.broker import BrokerError, BrokerKind, embedded_broker
-from gateway.demo.snapshot import Snapshot, take, total
-from gateway.sim.district import DEMO_DISTRICT, build_district
-from gateway.sim.fleet import build_fleet
+from gateway.demo.feed import IncidentFeed
+from gateway.demo.snapshot import Snapshot, rung_of, take, total
+from gateway.sim.district import DEMO_DISTRICT, District, build_district
+from gateway.sim.fleet import SimDevice, build_fleet
 from gateway.sim.installer import api_client, install
+from gateway.sim.listener import MqttListener
 from gateway.sim.plan import DEMO_PLAN
 from gateway.sim.publisher import MqttPublisher
+from gateway.sim.responders import Responders
+from gateway.sim.scenario import Cast, Script, play
 from gateway.sim.traffic import Traffic, drive, reporters
 
 log = logging.getLogger(__name__)
@@ -120,6 +129,35 @@ def _title(started: float, duration_s: float) -> Callable[[], str]:
     return title
 
 
+async def _responders(
+    stack: contextlib.AsyncExitStack,
+    mqtt: MqttUrl,
+    http: httpx.AsyncClient,
+    world: tuple[District, list[SimDevice]],
+    feed: IncidentFeed,
+    ends_at: float | None,
+) -> Responders:
+    """The people's phones and the duty officer, subscribed before any device speaks."""
+    district, fleet = world
+    loop = asyncio.get_running_loop()
+    crew = Responders(
+        http,
+        [p.id for p in district.people],
+        names={d.id: d.name for d in fleet},
+        narrate=feed.note,
+        ends_at=ends_at,
+        clock=loop.time,
+    )
+    await stack.enter_async_context(crew)
+    # Unique ids: two demos on one configured broker must not take each other's sessions.
+    suffix = secrets.token_hex(3)
+    phones = MqttListener(mqtt, f"firegrid-demo-phones-{suffix}", crew.topics, crew.receive)
+    console = MqttListener(mqtt, f"firegrid-demo-console-{suffix}", feed.topics, feed.receive)
+    await stack.enter_async_context(console)
+    await stack.enter_async_context(phones)
+    return crew
+
+
 async def run_demo(opts: DemoOptions, out: Console) -> DemoResult:
     """Run until ``duration_s`` has passed or a signal arrives; return the final counts."""
     stop = asyncio.Event()
@@ -134,8 +172,8 @@ async def run_demo(opts: DemoOptions, out: Console) -> DemoResult:
 
         district = build_district(DEMO_DISTRICT)
         fleet = build_fleet(district, opts.devices)
-        async with api_client(api, token) as http:
-            installed = await install(http, district, fleet)
+        http = await stack.enter_async_context(api_client(api, token))
+        installed = await install(http, district, fleet)
         _say(
             out,
             f"  registered   {len(fleet)} devices in {len(district.base_grids())} grids, "
@@ -147,20 +185,33 @@ async def run_demo(opts: DemoOptions, out: Console) -> DemoResult:
         # Runs after the publisher has its PUBACKs and before the gateway stops (LIFO).
         stack.push_async_callback(_settle, gw, publisher, health)
         await stack.enter_async_context(publisher)
-        traffic = Traffic(
-            reporters(district, fleet, gw.profiles, DEMO_PLAN), DEMO_PLAN, time.time()
+        loop = asyncio.get_running_loop()
+        ends_at = loop.time() + opts.duration_s if opts.duration_s else None
+        feed = IncidentFeed(rung_of(gw.registry))
+        await _responders(stack, settings.mqtt, http, (district, fleet), feed, ends_at)
+        _say(
+            out,
+            f"  responders   {len(district.people)} phones (worker tokens) on "
+            "grid/workers/+/alarms and a duty officer (officer token), through the REST API",
         )
+        found = reporters(district, fleet, gw.profiles, DEMO_PLAN)
+        traffic = Traffic(found, DEMO_PLAN, time.time())
+        script = Script(Cast.of(found), time.time())
         if opts.duration_s:
-            asyncio.get_running_loop().call_later(opts.duration_s, stop.set)
+            loop.call_later(opts.duration_s, stop.set)
 
         def published() -> int:
             return publisher.published
 
+        title = _title(time.monotonic(), opts.duration_s)
         shown = (
-            view.watch_live(gw, stop, published, _title(time.monotonic(), opts.duration_s), out)
+            view.watch_live(gw, feed, stop, published, title, out)
             if opts.live
-            else view.watch_plain(gw, stop, published)
+            else view.watch_plain(gw, feed, stop, published)
         )
-        await asyncio.gather(drive(traffic, publisher.publish, stop), shown)
+        await asyncio.gather(
+            drive(traffic, publisher.publish, stop), play(script, stop, feed.note), shown
+        )
     # Read after the gateway has stopped, so the sink's counts include its final flush.
-    return DemoResult(replace(take(gw, time.time()), health=health), publisher.published)
+    final = take(gw, time.time(), feed)
+    return DemoResult(replace(final, health=health), publisher.published)

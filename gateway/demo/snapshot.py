@@ -1,18 +1,23 @@
-"""What the demo shows, read from the in-process gateway: device rows and counters.
+"""What the demo shows, read from the in-process gateway: device rows, counters, incidents.
 
-Pure reads of the registry, the device tracker and the metrics — no I/O — so the live table,
-the plain summary lines and the final summary all show the same numbers.
+Pure reads of the registry, the device tracker, the metrics, the incident service's open
+incidents and the event feed — no I/O — so the live table, the plain summary lines and the
+final summary all show the same numbers.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from prometheus_client import Counter as PromCounter
 
+from gateway.demo.feed import FeedCounts, IncidentFeed, LogLine
+from gateway.demo.incidents import IncidentRow, by_status, incident_rows
+from gateway.incidents.dispatch import Topology, rung
+from gateway.incidents.model import Incident
 from gateway.metrics import Metrics
 from gateway.model import Device, DeviceStatus, FieldValue
 from gateway.profiles import DeviceProfile
@@ -36,8 +41,14 @@ WATCHED: tuple[tuple[str, str, bool], ...] = (
 ALARM_FLAGS = frozenset({"smoke", "arc_fault", "fault", "tamper"})
 
 
-class DeviceDirectory(Protocol):
+class DeviceDirectory(Topology, Protocol):
+    """The registry: its devices, and the grid ladder to name who an incident went to."""
+
     def devices(self) -> list[Device]: ...
+
+
+class OpenIncidents(Protocol):
+    def open_incidents(self) -> list[Incident]: ...
 
 
 class Watched(Protocol):
@@ -54,6 +65,9 @@ class Watched(Protocol):
 
     @property
     def profiles(self) -> Mapping[str, DeviceProfile]: ...
+
+    @property
+    def incidents(self) -> OpenIncidents: ...
 
     def health(self) -> Mapping[str, Mapping[str, object]]: ...
 
@@ -87,6 +101,13 @@ class Snapshot:
     stored: Mapping[str, int]
     health: Mapping[str, Mapping[str, object]]
     statuses: Counter[DeviceStatus] = field(default_factory=Counter)
+    incidents: tuple[IncidentRow, ...] = ()  # open now, most urgent first
+    events: tuple[LogLine, ...] = ()  # the latest lifecycle events, oldest first
+    run: FeedCounts = field(default_factory=FeedCounts)  # this run's incidents
+
+    @property
+    def open_by_status(self) -> dict[str, int]:
+        return by_status(self.incidents)
 
 
 def by_label(counter: PromCounter) -> dict[str, int]:
@@ -143,8 +164,17 @@ def key_values(
     return tuple(shown)
 
 
-def take(source: Watched, now: float) -> Snapshot:
-    """Everything the view shows, at ``now``."""
+def rung_of(directory: Topology) -> Callable[[str, int], list[str]]:
+    """Who stands on a rung of a grid's escalation ladder (the centre: nobody by name)."""
+
+    def on_rung(grid: str, level: int) -> list[str]:
+        return [r.id for r in rung(directory, grid, level) if r.id]
+
+    return on_rung
+
+
+def take(source: Watched, now: float, feed: IncidentFeed | None = None) -> Snapshot:
+    """Everything the view shows, at ``now``; the event log and run counts come from ``feed``."""
     rows = []
     statuses: Counter[DeviceStatus] = Counter()
     for device in sorted(source.registry.devices(), key=lambda d: (d.grid, d.id)):
@@ -174,6 +204,11 @@ def take(source: Watched, now: float) -> Snapshot:
         stored=by_label(m.sink_points),
         health=source.health(),
         statuses=statuses,
+        incidents=tuple(
+            incident_rows(source.incidents.open_incidents(), rung_of(source.registry), now)
+        ),
+        events=feed.lines if feed else (),
+        run=feed.counts() if feed else FeedCounts(),
     )
 
 
@@ -200,4 +235,15 @@ def summary_lines(snap: Snapshot, published: int) -> Sequence[str]:
         f"field problems: {pairs(snap.field_problems)}",
         f"stored: {pairs(snap.stored)}",
         f"health: {health_text(snap.health)}",
+        incidents_line(snap),
+        f"closed: {pairs(snap.run.closed)}",
+    )
+
+
+def incidents_line(snap: Snapshot) -> str:
+    """``incidents: 7 opened, 7 dispatched, 1 escalated, 0 self-tests; open: on_site=1 …``"""
+    run = snap.run
+    return (
+        f"incidents: {run.opened} opened, {run.dispatched} dispatched, {run.escalated} "
+        f"escalated, {run.tests} self-tests; open: {pairs(snap.open_by_status)}"
     )

@@ -90,6 +90,19 @@ class SmokeDetector(_Model):
         body = {**self.flags(), "fault": False, "tamper": False}
         return self._json(now, {**body, "battery_pct": round(self.battery, 1)})
 
+    # -- what a scenario makes happen (gateway.sim.scenario) --
+
+    def smoke(self, reports: int) -> None:
+        """Smoke in the room for the next ``reports`` reports (cooking fumes, or a fire)."""
+        self.alarm.left = max(self.alarm.left, reports)
+
+    def drain(self, to_pct: float) -> None:
+        """The cell runs down below the 20 % low-battery level."""
+        self.battery = min(self.battery, to_pct)
+
+    def replace_battery(self) -> None:
+        self.battery = 100.0
+
 
 class Z2mSmokeDetector(SmokeDetector):
     """Zigbee smoke sensor as Zigbee2MQTT republishes it, ``last_seen`` in ISO 8601."""
@@ -140,9 +153,21 @@ class ElectricalFireMonitor(_Model):
         self.leak_ma = self.rng.uniform(20, 80)
         self.heating = heating
         self.rise = 0.0
+        self.overheating: tuple[float, float] | None = None  # scripted: (peak °C, °C per report)
+
+    def overheat(self, peak_c: float, rise_c: float) -> None:
+        """Cable 2 climbs ``rise_c`` per report to ``peak_c`` and stays there until repaired."""
+        self.overheating = (peak_c, rise_c)
+
+    def repair(self) -> None:
+        self.overheating = None
+        self.rise = 0.0
 
     def report(self, now: float) -> Message:
-        if self.heating:
+        if self.overheating is not None:
+            peak, step = self.overheating
+            self.rise = min(self.rise + step, peak - self.cables[1])
+        elif self.heating:
             # A loose lug heats past the 70 °C insulation limit; at 95 °C an electrician fixes it.
             self.rise = 0.0 if self.rise > 60 else self.rise + self.plan.cable_rise_c
         temps = [round(t + self.rng.gauss(0, 0.3), 1) for t in self.cables]
@@ -167,14 +192,26 @@ class WaterPressureSensor(_Model):
         self.base = self.rng.uniform(0.25, 0.45)
         self.dip = Spell(plan.pressure_dip_chance, (3, 6))
         self.battery = self.rng.uniform(60, 100)
+        self.lost: float | None = None  # a scripted loss of pressure: the level it falls to
+
+    def lose_pressure(self, to_mpa: float) -> None:
+        """A jockey pump trips or a valve is left shut: the pressure stays low until restored."""
+        self.lost = to_mpa
+
+    def restore(self) -> None:
+        self.lost = None
 
     def report(self, now: float) -> Message:
         level = self.rng.uniform(0.04, 0.09) if self.dip.step(self.rng) else self.base
+        if self.lost is not None:
+            level = self.lost
         self.battery = max(0.0, self.battery - 0.01)
         return self._json(
             now,
             {
-                "pressure_mpa": round(max(0.0, self.rng.gauss(level, 0.004)), 3),
+                # ±0.0015 MPa: a 0.25 %-class transducer. Noisier readings would trip the
+                # water-pressure-dropping rate rule (0.05 MPa/min is 0.008 MPa over its 10 s).
+                "pressure_mpa": round(max(0.0, self.rng.gauss(level, 0.0015)), 3),
                 "battery_pct": round(self.battery, 1),
                 "temperature_c": round(self.rng.gauss(16, 0.5), 1),
             },

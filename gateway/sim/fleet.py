@@ -48,6 +48,8 @@ SITES: Mapping[str, Site] = {
     "water-level-sensor": Site("wl", (("屋顶水箱", "rooftank"),), ("RF",)),
     "nfc-patrol-tag": Site("tag", (("安全出口", "exit"), ("消火栓", "hydrant")), ("1", "2")),
 }
+SMOKE_PROFILES = frozenset({"smoke-detector", "smoke-detector-z2m", "smoke-detector-nb"})
+NEXT_DOOR_DEG = 0.00005  # about 5 m: another flat of the same block
 _ROADS = ["福州路", "广东路", "九江路", "汉口路", "四川中路", "江西中路", "河南中路", "山东中路"]
 
 
@@ -137,7 +139,7 @@ def build_fleet(
                     external_id=_external_id(profile, serial, english_room, floor),
                 )
             )
-    return _silence_some(devices, silent_share, rng)
+    return _share_buildings(_silence_some(devices, silent_share, rng))
 
 
 def _silent_candidates(devices: list[SimDevice]) -> list[int]:
@@ -158,3 +160,43 @@ def _silence_some(devices: list[SimDevice], share: float, rng: random.Random) ->
         replace(d, name=d.name + " (待通电)", silent=True) if i in chosen else d
         for i, d in enumerate(devices)
     ]
+
+
+def _share_buildings(devices: list[SimDevice]) -> list[SimDevice]:
+    """The second powered smoke detector of each grid goes into the first one's building (on
+    its own floor), so two detectors can confirm a fire together (correlation.yaml: two
+    detectors of one building within 2 minutes). Uses no randomness: the rest of the fleet
+    stays as the seed drew it."""
+    first: dict[str, SimDevice] = {}
+    paired: set[str] = set()
+    moved = []
+    for d in devices:
+        if d.profile in SMOKE_PROFILES and not d.silent and d.grid not in paired:
+            host = first.setdefault(d.grid, d)
+            if host is not d:
+                paired.add(d.grid)
+                d = _next_door(d, host)
+        moved.append(d)
+    return moved
+
+
+def _next_door(device: SimDevice, host: SimDevice) -> SimDevice:
+    at, old = host.location, device.location
+    location = Location(
+        at.address,
+        at.building,
+        old.floor,
+        None if at.lat is None else round(at.lat + NEXT_DOOR_DEG, 6),
+        at.lon,
+    )
+    name = (at.building or "") + device.name.removeprefix(old.building or "")  # "8号楼1层楼道"
+    return replace(device, name=name, location=location)
+
+
+def building_pairs(fleet: list[SimDevice]) -> list[tuple[SimDevice, SimDevice]]:
+    """Two powered smoke detectors of one building, one pair per building that has them."""
+    by_building: dict[tuple[str, str], list[SimDevice]] = {}
+    for d in fleet:
+        if d.profile in SMOKE_PROFILES and not d.silent and d.location.building:
+            by_building.setdefault((d.grid, d.location.building), []).append(d)
+    return [(found[0], found[1]) for found in by_building.values() if len(found) >= 2]

@@ -1,7 +1,9 @@
 """``firegrid demo`` as a user runs it: a subprocess on a fresh data dir, embedded defaults.
 
 Each run must exit 0 and leave readings of every kind — smoke, electrical, water, patrol — in
-its store, from every one of the seven shipped profiles, with the bad messages refused.
+its store, from every one of the seven shipped profiles, with the bad messages refused; and
+its incidents must be opened, dispatched and walked round to ``closed`` by the simulated
+responders, through the REST API.
 """
 
 from __future__ import annotations
@@ -16,8 +18,10 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from queue import Empty, Queue
+from typing import Any
 
 import httpx
 import pytest
@@ -85,6 +89,10 @@ def assert_a_full_run(result: subprocess.CompletedProcess[str]) -> None:
     received, published = map(int, re.findall(r"\d+", summary(result.stdout, "messages")))
     assert received >= published > 0
     assert "unknown_device=" in summary(result.stdout, "rejected")
+    assert re.match(
+        r"\d+ opened, \d+ dispatched, \d+ escalated", summary(result.stdout, "incidents")
+    )
+    assert summary(result.stdout, "closed")  # "none" in a short run: closing takes ~20 s
 
 
 def assert_every_kind_stored(data_dir: Path) -> None:
@@ -201,7 +209,46 @@ class Running:
             self.proc.wait()
 
 
-def test_until_ctrl_c_the_printed_url_and_token_answer_and_it_stops_cleanly(
+def closed_by_people(api: str, headers: dict[str, str]) -> dict[str, Any] | None:
+    """A fire incident the responders walked round the loop, with its timeline, if one is."""
+    params = {"status": "closed", "kind": "fire"}
+    for incident in httpx.get(f"{api}/incidents", params=params, headers=headers, timeout=5).json():
+        if incident["outcome"] in ("false_alarm", "fire"):
+            found: dict[str, Any] = httpx.get(
+                f"{api}/incidents/{incident['id']}", headers=headers, timeout=5
+            ).json()
+            return found
+    return None
+
+
+def poll(probe: Callable[[], Any], what: str, within: float) -> Any:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        found = probe()
+        if found:
+            return found
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not within {within} s")
+
+
+def assert_walked_round_the_loop(incident: dict[str, Any]) -> None:
+    """Dispatched to the grid worker and the nearest station; that worker accepted, arrived
+    and handled it; the duty officer verified and closed it."""
+    dispatches = {
+        (e["data"]["role"], e["data"]["recipient"])
+        for e in incident["timeline"]
+        if e["event"] == "dispatch"
+    }
+    [worker] = [who for role, who in dispatches if role == "worker"]
+    assert any(role == "station" for role, _ in dispatches), dispatches
+    actors = [(e["event"], e["actor"]) for e in incident["timeline"]]
+    for step in ("accepted", "on_site", "handled"):
+        assert (step, worker) in actors, actors
+    for step in ("verified", "closed"):
+        assert (step, "duty-officer") in actors, actors
+
+
+def test_until_ctrl_c_the_api_answers_responders_close_incidents_and_it_stops_cleanly(
     tmp_path: Path,
 ) -> None:
     demo = Running(tmp_path / "demo")
@@ -217,9 +264,16 @@ def test_until_ctrl_c_the_printed_url_and_token_answer_and_it_stops_cleanly(
             online = {d["id"] for d in devices if d["status"] == "online"}
             time.sleep(0.2)
         assert {p.split("-")[0] for p in online} >= PREFIXES, online
+        # The script's first smoke alarm comes within seconds; the responders take about 20 s.
+        incident = poll(lambda: closed_by_people(api, headers), "a fire closed by people", 60)
+        assert_walked_round_the_loop(incident)
         demo.proc.send_signal(signal.SIGINT)
         assert demo.proc.wait(30) == 0
         demo.wait_for_line(r"firegrid demo stopped after", within=5)
+        counts = demo.wait_for_line(r"^  incidents: (\d+) opened, (\d+) dispatched", within=5)
+        assert int(counts.group(1)) >= 1 and int(counts.group(2)) >= 1
+        closed = demo.wait_for_line(r"^  closed: (.*)$", within=5).group(1)
+        assert f"{incident['outcome']}=" in closed, closed
     finally:
         demo.stop()
     assert_every_kind_stored(tmp_path / "demo")
