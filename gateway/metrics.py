@@ -27,6 +27,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.throttled = Counter(
+            "firegrid_messages_throttled",
+            "Messages dropped by the per-device rate limit, by device (only flooders appear)",
+            ["device"],
+            registry=r,
+        )
         self.sink_points = Counter(
             "firegrid_sink_points_written", "Points accepted by a sink", ["sink"], registry=r
         )
