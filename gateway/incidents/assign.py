@@ -12,9 +12,10 @@ def dispatch_new(unit: Unit, incident: Incident) -> None:
     if incident.test:
         _dispatch_test(unit, incident)
         return
-    level, people = climb(unit.ctx.topology, incident.grid, _first_rung(incident))
-    if level:
-        skipped = ", ".join(r.value for r in LADDER[:level])
+    first = _first_rung(incident)
+    level, people = climb(unit.ctx.topology, incident.grid, first)
+    if level > first:
+        skipped = ", ".join(r.value for r in LADDER[first:level])
         unit.log(
             incident,
             "note",

@@ -113,9 +113,9 @@ def test_lost_fire_water_pressure_falls_fast_then_stays_low_then_recovers(
 ) -> None:
     dropping = first_cycle.first("water-pressure-dropping")
     low = first_cycle.first("water-pressure-low")
-    assert 20 < dropping < 35
+    assert 20 < dropping < 80  # the fall is judged over at least a minute (rules/water.yaml)
     assert low - 20 >= 60, "below 0.10 MPa held for the rule's 60 s first"
-    assert first_cycle.cleared("water-pressure-dropping", dropping) < low
+    assert first_cycle.cleared("water-pressure-dropping", dropping) < CYCLE_S
     assert first_cycle.cleared("water-pressure-low", low) < CYCLE_S
 
 
