@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from gateway.cli_dashboards import dashboards_app
 from gateway.cli_devices import devices_app
 from gateway.cli_tokens import tokens_app
 from gateway.config import load_settings
@@ -27,6 +28,7 @@ profiles_app = typer.Typer(help="Inspect and check device profiles (device_profi
 app.add_typer(profiles_app, name="profiles")
 app.add_typer(devices_app, name="devices")
 app.add_typer(tokens_app, name="tokens")
+app.add_typer(dashboards_app, name="dashboards")
 app.command()(demo)
 
 ConfigOpt = Annotated[
