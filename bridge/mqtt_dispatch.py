@@ -36,6 +36,16 @@ class DeliveryError(RuntimeError):
     """The transport is not ready; the row stays queued and is retried."""
 
 
+class ChannelDownError(DeliveryError):
+    """The whole channel is unreachable (connection refused, 503): the row is retried later
+    and the round stops, since every row behind it would only fail the same way."""
+
+
+class UndeliverableError(DeliveryError):
+    """Retrying cannot help (e.g. no contact for the recipient): the row goes straight to the
+    dead-letter list, where it is visible and re-drivable once the cause is fixed."""
+
+
 class OutboxDelivery:
     """Drains one channel of the outbox: ``async with OutboxDelivery(...):`` runs it.
 
@@ -82,6 +92,8 @@ class OutboxDelivery:
             except Exception as exc:  # any transport failure: keep the row, retry later
                 held.add(row.incident_id)
                 await self._failed(row, exc, now)
+                if isinstance(exc, ChannelDownError):
+                    break
             else:
                 done.append(row.id)
         if done:
@@ -122,7 +134,9 @@ class OutboxDelivery:
     async def _failed(self, row: OutboxRow, exc: Exception, now: float) -> None:
         self.failures += 1
         attempts = row.attempts + 1
-        dead = self._max_attempts is not None and attempts >= self._max_attempts
+        dead = isinstance(exc, UndeliverableError) or (
+            self._max_attempts is not None and attempts >= self._max_attempts
+        )
         log.warning(
             "outbox channel %s: %s (incident %s seq %d) attempt %d failed: %s%s",
             self.channel,

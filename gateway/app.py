@@ -18,8 +18,12 @@ from typing import Self
 
 import uvicorn
 
-from bridge.mqtt_dispatch import MqttDispatcher
+from bridge.mqtt_dispatch import MqttDispatcher, OutboxDelivery
+from bridge.wiring import Bridge, registry_phones
+from gateway.api.ack import AckSigner, ack_router, ack_secret
 from gateway.api.app import create_app
+from gateway.api.outbox import outbox_router
+from gateway.api.platform import platform_router
 from gateway.api.rules import rules_router
 from gateway.config import Settings
 from gateway.incidents import IncidentService, load_incident_config
@@ -118,6 +122,7 @@ class Gateway:
         )
         await self._open_rules_and_incidents()
         await self._start_api()
+        deliveries: list[OutboxDelivery] = []
         if s.mqtt is not None:
             self.mqtt = MqttIngest(
                 s.mqtt,
@@ -137,6 +142,11 @@ class Gateway:
                 clock=self.clock,
             )
             await self._stack.enter_async_context(dispatcher)
+            deliveries.append(dispatcher)
+        # The grid platform and the people channels (issue 4), and delivery health on /metrics.
+        await self._stack.enter_async_context(
+            self.bridge.running(self.outbox, deliveries, self.metrics.registry)
+        )
         self._tasks.append(asyncio.create_task(self._every(SWEEP_INTERVAL_S, self.sweep)))
         self._tasks.append(asyncio.create_task(self._every(RULES_TICK_S, self.rules_tick)))
         self._tasks.append(asyncio.create_task(self._incident_timers()))
@@ -161,7 +171,17 @@ class Gateway:
             self.clock,
         )
         self._stack.push_async_callback(self.rules.close)
-        self.outbox = await SqliteIncidentStore.open(s.data_dir / "incidents.sqlite")
+        self.ack_signer = AckSigner(ack_secret(s.ack_secret, s.data_dir), self.clock)
+        self.bridge = Bridge(
+            s,
+            self.ack_signer,
+            lambda: s.public_url or f"http://{s.api_host}:{self.api_port}",
+            registry_phones(self.registry),
+            self.clock,
+        )
+        self.outbox = await SqliteIncidentStore.open(
+            s.data_dir / "incidents.sqlite", self.bridge.subscriptions()
+        )
         self._stack.push_async_callback(self.outbox.close)
         limits = s.rules_dir / TIME_LIMITS_FILE
         config = load_incident_config(limits) if limits.exists() else None
@@ -220,7 +240,12 @@ class Gateway:
             health=self.health,
             tokens=self.tokens,
             incidents=self.incidents,
-            routers=[rules_router(self.rules.reload)],
+            routers=[
+                rules_router(self.rules.reload),
+                platform_router(s.platform_secret),
+                ack_router(self.ack_signer),
+                outbox_router(self.outbox),
+            ],
         )
         config = uvicorn.Config(
             app, host=s.api_host, port=s.api_port, log_level="warning", lifespan="off"

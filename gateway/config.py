@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from gateway.yamlfile import ConfigFileError, format_validation_error, load_yaml_model
 
@@ -67,8 +74,19 @@ class Settings(BaseModel):
     profiles_dir: Path = Field(default_factory=lambda: _shipped_dir("device_profiles"))
     rules_dir: Path = Field(default_factory=lambda: _shipped_dir("rules"))
 
+    # The grid-governance platform (issue 4): events out, signed callbacks in.
     platform_url: str | None = None
     platform_secret: str | None = None
+    platform_timeout_s: Annotated[float, Field(gt=0)] = 10.0
+    # People: the routing file (who gets what on which channel) and the acknowledgement links.
+    notify_file: Path | None = None
+    public_url: str | None = None  # how phones reach this API; default http://api_host:api_port
+    ack_secret: str | None = None  # HMAC key of the links; unset: generated once in data_dir
+    ack_ttl_s: Annotated[int, Field(gt=0)] = 24 * 3600
+    # Outbox delivery to the platform and the people channels (MQTT retries for ever).
+    outbox_max_attempts: Annotated[int, Field(ge=1)] = 20
+    outbox_backoff_s: Annotated[float, Field(gt=0)] = 1.0
+    outbox_backoff_max_s: Annotated[float, Field(gt=0)] = 300.0
 
     @field_validator("mqtt_url")
     @classmethod
@@ -76,6 +94,12 @@ class Settings(BaseModel):
         if value is not None:
             parse_mqtt_url(value)
         return value
+
+    @model_validator(mode="after")
+    def _platform_signs(self) -> Settings:
+        if self.platform_url and not self.platform_secret:
+            raise ValueError("platform_url needs platform_secret: every event is signed")
+        return self
 
     @property
     def mqtt(self) -> MqttUrl | None:
@@ -119,3 +143,7 @@ def load_settings(config_file: Path | None = None, **overrides: object) -> Setti
 
 class _FileSettings(Settings):
     """Same keys as Settings; validated on its own so errors point into the YAML file."""
+
+    @model_validator(mode="after")
+    def _platform_signs(self) -> _FileSettings:
+        return self  # the secret may come from the environment: checked on the merged values

@@ -62,6 +62,26 @@ class OutboxRow:
         return self.recipient.topic
 
 
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A row one channel gave up on: after its last attempt, or at once when undeliverable."""
+
+    row: OutboxRow
+    channel: str
+    last_error: str | None
+    dead_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChannelBacklog:
+    """One channel's undelivered rows, for ``/metrics``: live ones and dead letters."""
+
+    channel: str
+    depth: int  # live rows not yet delivered
+    oldest_at: float | None  # creation time of the oldest of them
+    dead: int
+
+
 class OutboxReader(Protocol):
     """What a delivery worker needs from the outbox store."""
 

@@ -19,7 +19,14 @@ import orjson
 
 from gateway.incidents.dispatch import Recipient, Role
 from gateway.incidents.model import Incident, Outcome, Stage, Status, TimelineEntry
-from gateway.incidents.outbox import DEFAULT_CHANNELS, MessageType, OutboxMessage, OutboxRow
+from gateway.incidents.outbox import (
+    DEFAULT_CHANNELS,
+    ChannelBacklog,
+    DeadLetter,
+    MessageType,
+    OutboxMessage,
+    OutboxRow,
+)
 from gateway.incidents.repository import Batch, IncidentQuery
 from gateway.model import Location
 from gateway.rules.outcomes import IncidentKind, Severity
@@ -131,6 +138,24 @@ WHERE d.channel = :channel AND d.delivered_at IS NULL AND d.dead_at IS NULL
     )
 ORDER BY d.outbox_id
 LIMIT :limit
+"""
+
+
+_DEAD = """
+SELECT o.id, o.event_id, o.incident_id, o.seq, o.type, o.recipient_role, o.recipient_id,
+    o.created_at, o.payload, d.attempts, d.channel, d.last_error, d.dead_at
+FROM outbox_delivery d JOIN outbox o ON o.id = d.outbox_id
+WHERE d.dead_at IS NOT NULL AND (:channel IS NULL OR d.channel = :channel)
+ORDER BY d.outbox_id, d.channel
+LIMIT :limit OFFSET :offset
+"""
+
+_BACKLOGS = """
+SELECT d.channel, sum(d.dead_at IS NULL), min(CASE WHEN d.dead_at IS NULL THEN o.created_at END),
+    sum(d.dead_at IS NOT NULL)
+FROM outbox_delivery d JOIN outbox o ON o.id = d.outbox_id
+WHERE d.delivered_at IS NULL
+GROUP BY d.channel
 """
 
 
@@ -286,6 +311,30 @@ class SqliteIncidentStore:
         if ids is None:
             return await self._write(sql, [(channel,)])
         return await self._write(sql + " AND outbox_id = ?", [(channel, i) for i in ids])
+
+    async def redrive_row(self, outbox_id: int, channel: str | None = None) -> int:
+        """Put one dead-lettered message back in the queue of ``channel`` (None: every channel
+        that gave up on it); returns how many channel rows came back."""
+        sql = (
+            "UPDATE outbox_delivery SET dead_at = NULL, attempts = 0, next_attempt_at = 0"
+            " WHERE outbox_id = ? AND dead_at IS NOT NULL AND (? IS NULL OR channel = ?)"
+        )
+        return await self._write(sql, [(outbox_id, channel, channel)])
+
+    async def dead_letters(
+        self, channel: str | None = None, limit: int = 100, offset: int = 0
+    ) -> list[DeadLetter]:
+        """The dead-letter list (of one channel, or all), oldest message first."""
+        params = {"channel": channel, "limit": limit, "offset": offset}
+        async with self._lock:
+            rows = await self._db.execute_fetchall(_DEAD, params)
+        return [DeadLetter(_outbox_row(r[:10]), r[10], r[11], r[12]) for r in rows]
+
+    async def backlogs(self) -> list[ChannelBacklog]:
+        """Every channel with something undelivered (live or dead); one query, for a scrape."""
+        async with self._lock:
+            rows = await self._db.execute_fetchall(_BACKLOGS)
+        return [ChannelBacklog(r[0], int(r[1]), r[2], int(r[3])) for r in rows]
 
     async def backlog(self, channel: str) -> tuple[int, float | None]:
         """(undelivered live rows, creation time of the oldest) for ``/metrics``."""
