@@ -14,6 +14,7 @@ from gateway.api.docs import docs_router
 from gateway.api.errors import api_metrics_for, install_error_handlers
 from gateway.api.health import HealthCheck, no_components
 from gateway.api.incident_source import IncidentService
+from gateway.api.limits import BodyLimit
 from gateway.metrics import Metrics
 from gateway.profiles import DeviceProfile
 from gateway.registry import Registry
@@ -78,6 +79,7 @@ def create_app(
         incidents=incidents,
     )
     install_error_handlers(app, api_metrics)
+    app.add_middleware(BodyLimit)  # too large, too deep or not strict JSON: refused at the door
     for router in (*_RESOURCES, *routers, docs_router(app, PREFIX)):
         app.include_router(router, prefix=PREFIX)
     return app

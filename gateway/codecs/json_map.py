@@ -14,10 +14,17 @@ from gateway.codecs.base import (
     parse_seq,
     parse_ts,
 )
+from gateway.codecs.depth import nesting_exceeds
 from gateway.profiles import FieldSpec, JsonMapCodec, Zigbee2MqttCodec
+
+# Canonical uplinks nest two levels (an object holding a channel list); Zigbee2MQTT state a
+# few more. Sixteen leaves room for any vendor and none for a nesting bomb.
+MAX_DEPTH = 16
 
 
 def load_object(payload: bytes) -> dict[str, Any]:
+    if nesting_exceeds(payload, MAX_DEPTH):
+        raise DecodeError("too_deep", f"JSON nested deeper than {MAX_DEPTH} levels")
     try:
         obj = orjson.loads(payload)
     except orjson.JSONDecodeError as exc:
