@@ -18,6 +18,8 @@ import httpx
 from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import FastAPI
 
+from gateway.api.ack import AckSigner, ack_router
+from gateway.api.platform import platform_router
 from gateway.api.rules import rules_router
 from gateway.incidents.service import IncidentService
 from gateway.incidents.store import SqliteIncidentStore
@@ -54,7 +56,12 @@ async def _world(tmp_path: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClie
         try:
             clock = FakeClock()
             service = await IncidentService.open(store, registry, clock=clock)
-            routers = [rules_router(lambda: "rules-fingerprint")]
+            # The routers the gateway mounts (gateway.app), so the spec is the whole API.
+            routers = [
+                rules_router(lambda: "rules-fingerprint"),
+                platform_router("platform-secret", clock=clock),
+                ack_router(AckSigner("ack-secret", clock)),
+            ]
             async with served(tmp_path, registry, incidents=service, routers=routers) as api:
                 incident_id = await Incidents(api, service, clock).alarm("sd-0101")
                 transport = httpx.ASGITransport(app=api.app)
