@@ -12,7 +12,7 @@ import logging
 import secrets
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -26,7 +26,8 @@ from gateway.api.outbox import outbox_router
 from gateway.api.platform import platform_router
 from gateway.api.rules import rules_router
 from gateway.config import Settings
-from gateway.incidents import IncidentService, load_incident_config
+from gateway.dashboards.points import incident_point, sink_field_roles
+from gateway.incidents import IncidentService, Transition, load_incident_config
 from gateway.incidents.store import SqliteIncidentStore
 from gateway.ingest.mqtt import MqttIngest
 from gateway.metrics import Metrics
@@ -35,10 +36,10 @@ from gateway.pipeline import Pipeline
 from gateway.profiles import DeviceProfile, load_profiles
 from gateway.registry.store import Registry
 from gateway.rules.runtime import RegistryTopology, RulesRuntime
+from gateway.selfmetrics import SelfMetrics
 from gateway.sinks.base import Sink
 from gateway.sinks.history import HistorySink
 from gateway.sinks.influx import build_influx_sink
-from gateway.sinks.lineprotocol import field_roles
 from gateway.tokens import TokenStore
 from gateway.tracker import DeviceTracker
 from gateway.unregistered import UnregisteredLog
@@ -54,7 +55,7 @@ ENGINE_SAVE_S = 2.0
 RULES_POLL_S = 2.0
 PURGE_EVERY_S = 3600.0
 OUTBOX_KEEP_S = 7 * 24 * 3600.0  # delivered messages kept a week for inspection
-TIME_LIMITS_FILE = "time-limits.yaml"
+SELF_METRICS_S = 15.0
 
 
 def ensure_admin_token(settings: Settings) -> str:
@@ -97,7 +98,7 @@ class Gateway:
     def _build_sink(self) -> Sink:
         s = self.settings
         if s.influx_url:
-            tags, strings = field_roles(self.profiles.values())
+            tags, strings = sink_field_roles(self.profiles.values())
             return build_influx_sink(s, self.metrics, tags, strings)
         return HistorySink(s.data_dir / "history.sqlite", self.metrics, s.history_retention_days)
 
@@ -155,10 +156,22 @@ class Gateway:
             asyncio.create_task(self._every(RULES_POLL_S, self.rules.reload_if_changed))
         )
         self._tasks.append(asyncio.create_task(self._every(PURGE_EVERY_S, self._purge_outbox)))
+        if s.influx_url:
+            # What the Grafana dashboards read besides readings: incident transitions (考核评价)
+            # and the gateway's own health, written to the same InfluxDB.
+            self.incidents.subscribe(self._write_incident_points)
+            health = SelfMetrics(self.metrics.registry, [self.sink], s.mqtt_client_id, self.clock)
+            self._tasks.append(asyncio.create_task(self._every(SELF_METRICS_S, health.write)))
         self._tasks.append(
             asyncio.create_task(self._every(STATE_SAVE_INTERVAL_S, self._save_states))
         )
         return self
+
+    def _write_incident_points(self, transitions: Sequence[Transition]) -> None:
+        for transition in transitions:
+            point = incident_point(transition, self.registry.by_id(transition.incident.device_id))
+            if point is not None:
+                self.sink.write(*point)
 
     async def _open_rules_and_incidents(self) -> None:
         s = self.settings
@@ -183,8 +196,7 @@ class Gateway:
             s.data_dir / "incidents.sqlite", self.bridge.subscriptions()
         )
         self._stack.push_async_callback(self.outbox.close)
-        limits = s.rules_dir / TIME_LIMITS_FILE
-        config = load_incident_config(limits) if limits.exists() else None
+        config = load_incident_config(s.incidents_file) if s.incidents_file else None
         self.incidents = await IncidentService.open(
             self.outbox, self.registry, clock=self.clock, config=config
         )

@@ -73,6 +73,9 @@ class Settings(BaseModel):
 
     profiles_dir: Path = Field(default_factory=lambda: _shipped_dir("device_profiles"))
     rules_dir: Path = Field(default_factory=lambda: _shipped_dir("rules"))
+    # Incident time limits, dispatch radius, reminders (gateway.incidents.IncidentConfig);
+    # unset: the defaults from DOMAIN.md.
+    incidents_file: Path | None = None
 
     # The grid-governance platform (issue 4): events out, signed callbacks in.
     platform_url: str | None = None

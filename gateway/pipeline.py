@@ -14,7 +14,7 @@ from typing import Protocol
 from gateway.codecs import Codec, DecodeError, build_codec
 from gateway.ingest.topics import TopicRouter
 from gateway.metrics import Metrics
-from gateway.model import Device, Reading
+from gateway.model import Device, FieldValue, Reading
 from gateway.profiles import DeviceProfile
 from gateway.ratelimit import DeviceRateLimit
 from gateway.ratelog import RateLimitedLogger
@@ -138,7 +138,11 @@ class Pipeline:
 
     def status_change(self, device: Device, online: bool, at: float) -> None:
         """Write a ``device_status`` point (online 1/0) when a device comes or goes."""
-        point = Reading(device.id, device.profile, STATUS_MEASUREMENT, at, {"online": online})
+        fields: dict[str, FieldValue] = {"online": online}
+        if device.location.lat is not None and device.location.lon is not None:
+            # Where the device is, for the officers' map of devices coloured by state.
+            fields["lat"], fields["lon"] = device.location.lat, device.location.lon
+        point = Reading(device.id, device.profile, STATUS_MEASUREMENT, at, fields)
         for sink in self._sinks:
             sink.write(point, device)
 

@@ -45,6 +45,7 @@ class IncidentService:
     ) -> None:
         self._store = store
         self._clock = clock
+        self._listeners: builtins.list[Callable[[Sequence[Transition]], None]] = []
         config = config or IncidentConfig()
         self._ctx = Context(
             topology=topology,
@@ -193,6 +194,11 @@ class IncidentService:
     def _unit(self) -> Unit:
         return Unit(self._ctx, self._index, self._clock())
 
+    def subscribe(self, listener: Callable[[Sequence[Transition]], None]) -> None:
+        """Called with every committed batch of transitions (e.g. incident points for the
+        operations dashboard); it runs after the commit and must not block."""
+        self._listeners.append(listener)
+
     async def _commit(self, unit: Unit) -> builtins.list[Transition]:
         try:
             if unit.touched:
@@ -205,6 +211,8 @@ class IncidentService:
         for incident in unit.touched.values():
             self._index.put(incident)
             self._timers.set(incident.id, incident.wake_at)
+        for listener in self._listeners:
+            listener(unit.transitions)
         return unit.transitions
 
 
