@@ -111,14 +111,21 @@ def _external_id(profile: str, serial: int, english_room: str, floor: str) -> st
 
 
 def build_fleet(
-    district: District, total: int, seed: int = 2026, silent_share: float = 0.05
+    district: District,
+    total: int,
+    seed: int = 2026,
+    silent_share: float = 0.05,
+    mix: Mapping[str, int] | None = None,
 ) -> list[SimDevice]:
-    """``total`` devices dealt round-robin over the base grids; a few never come online."""
+    """``total`` devices dealt round-robin over the base grids; a few never come online.
+
+    ``mix`` (devices per profile) replaces the reference split of ``total`` when given.
+    """
     rng = random.Random(seed)
     grids = district.base_grids()
     devices: list[SimDevice] = []
     slot = 0
-    for profile, count in fleet_mix(total).items():
+    for profile, count in (mix or fleet_mix(total)).items():
         site = SITES[profile]
         for serial in range(1, count + 1):
             unit = grids[slot % len(grids)]
