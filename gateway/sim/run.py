@@ -149,12 +149,13 @@ async def run_simulation(
         await stack.enter_async_context(publisher)
         found = reporters(district, fleet, profiles, plan)
         mute = Mute()
-        steps = scripted(opts.scenarios, found, mute)
+        send = mute.gate(publisher.publish)
+        steps = scripted(opts.scenarios, found, mute, lambda r: send(r.report(time.time())))
         traffic = Traffic(found, plan, time.time(), opts.seed)
         if opts.duration_s:
             asyncio.get_running_loop().call_later(opts.duration_s, stop.set)
         await asyncio.gather(
-            drive(traffic, mute.gate(publisher.publish), stop),
+            drive(traffic, send, stop),
             _play(steps, time.monotonic(), stop, lambda line: _note(result, say, line)),
             _summaries(publisher, opts.summary_every_s, stop, say),
         )
