@@ -52,7 +52,11 @@ def simulate(
     duration: Annotated[float, typer.Option(min=0, help="Seconds to run; 0: until Ctrl-C.")] = 0.0,
     speed: Annotated[
         float,
-        typer.Option(min=0.001, help="Time compression: heartbeats every heartbeat_s / speed."),
+        typer.Option(
+            envvar="FIREGRID_SIM_SPEED",
+            min=0.001,
+            help="Time compression: heartbeats every heartbeat_s / speed.",
+        ),
     ] = 60.0,
     scenario: Annotated[
         list[str] | None,
