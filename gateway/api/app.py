@@ -15,6 +15,7 @@ from gateway.api.errors import api_metrics_for, install_error_handlers
 from gateway.api.health import HealthCheck, no_components
 from gateway.api.incident_source import IncidentService
 from gateway.api.limits import BodyLimit
+from gateway.audit import AuditLog, AuditTrail, audit_router
 from gateway.metrics import Metrics
 from gateway.profiles import DeviceProfile
 from gateway.registry import Registry
@@ -48,6 +49,7 @@ def create_app(
     routers: Sequence[APIRouter] = (),
     tokens: TokenStore | None = None,
     incidents: IncidentService | None = None,
+    audit: AuditLog | None = None,
 ) -> FastAPI:
     """Build the API. ``routers`` mounts further resources (incidents, platform callback)
     under ``/api/v1``; they reach these objects through ``gateway.api.context.Context``.
@@ -79,7 +81,11 @@ def create_app(
         incidents=incidents,
     )
     install_error_handlers(app, api_metrics)
-    app.add_middleware(BodyLimit)  # too large, too deep or not strict JSON: refused at the door
+    if audit is not None:  # every change, who made it, before and after (``GET /audit``)
+        app.add_middleware(AuditTrail, log=audit)
+        routers = (*routers, audit_router(audit))
+    # Added last, so outermost: too large, too deep or not strict JSON is refused at the door.
+    app.add_middleware(BodyLimit)
     for router in (*_RESOURCES, *routers, docs_router(app, PREFIX)):
         app.include_router(router, prefix=PREFIX)
     return app

@@ -25,7 +25,8 @@ def polygon_from_geojson(obj: GeoJson) -> BaseGeometry:
         raise ValueError(f"geometry must be a Polygon or MultiPolygon, not {kind!r}")
     try:
         geometry = shape(obj)
-    except (ValueError, TypeError, AttributeError, IndexError, ShapelyError) as e:
+    # LookupError: "coordinates": [] fails by index, "coordinates": {} by key (a 500 once).
+    except (ValueError, TypeError, AttributeError, LookupError, ShapelyError) as e:
         raise ValueError(f"geometry is not valid GeoJSON: {e}") from e
     if geometry.is_empty:
         raise ValueError("geometry is empty")

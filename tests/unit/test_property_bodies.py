@@ -133,6 +133,28 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServedApi]:
         yield served
 
 
+# Near misses hypothesis once found to give a 500: kept here so every run tries them.
+FOUND = [
+    ("/grids", ["features", 0, "geometry", "coordinates"], {}),
+    ("/devices", ["name"], "\ud800"),  # a lone surrogate, echoed in the 422 (see limits.py)
+    ("/stations", ["lat"], float("nan")),
+]
+
+
+@pytest.mark.parametrize(("route", "where", "value"), FOUND)
+def test_near_misses_once_found_stay_refused(
+    api: ServedApi, route: str, where: list[Any], value: Any
+) -> None:
+    body = copy.deepcopy(VALID[route])
+    node = body
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    headers = ADMIN | {"Content-Type": "application/json"}
+    response = api.request("POST", _url(api, route), content=json.dumps(body), headers=headers)
+    assert response.status_code == 422, response.text
+
+
 def test_the_valid_bodies_are_valid(api: ServedApi) -> None:
     """The near misses below start from bodies the API takes, or they would test nothing."""
     for route, body in VALID.items():

@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from gateway.api.ack import AckSigner, ack_router
 from gateway.api.platform import platform_router
 from gateway.api.rules import rules_router
+from gateway.audit import AuditLog
 from gateway.incidents.service import IncidentService
 from gateway.incidents.store import SqliteIncidentStore
 from gateway.model import Location
@@ -46,13 +47,14 @@ class ServedApi:
 
 @asynccontextmanager
 async def _world(tmp_path: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient, str]]:
-    """The sample district, a device with an open incident, tokens, rules reload: every route."""
+    """The sample district, a device with an open incident, tokens, the audit log: every route."""
     async with registry_with_district(tmp_path / "registry.sqlite") as registry:
         location = Location(address="贵州路", building="3号楼", floor="3")
         await registry.add_device(
             DeviceDraft("sd-0101", "smoke-detector", "3F", grid="G-0101", location=location)
         )
         store = await SqliteIncidentStore.open(tmp_path / "incidents.sqlite")
+        audit = await AuditLog.open(tmp_path / "audit.sqlite")
         try:
             clock = FakeClock()
             service = await IncidentService.open(store, registry, clock=clock)
@@ -62,12 +64,15 @@ async def _world(tmp_path: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClie
                 platform_router("platform-secret", clock=clock),
                 ack_router(AckSigner("ack-secret", clock)),
             ]
-            async with served(tmp_path, registry, incidents=service, routers=routers) as api:
+            async with served(
+                tmp_path, registry, incidents=service, routers=routers, audit=audit
+            ) as api:
                 incident_id = await Incidents(api, service, clock).alarm("sd-0101")
                 transport = httpx.ASGITransport(app=api.app)
                 async with httpx.AsyncClient(transport=transport, base_url=BASE) as client:
                     yield api.app, client, incident_id
         finally:
+            await audit.close()
             await store.close()
 
 
