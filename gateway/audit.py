@@ -109,10 +109,11 @@ Reader = Callable[[], Awaitable[Any]]
 def _subject(ctx: ApiContext, method: str, path: str, body: bytes) -> tuple[str, Reader | None]:
     """``(subject, reader)``; a reader of None means the answer itself is the after."""
     registry, fields = ctx.registry, _body(body)
-    if match := re.search(r"/devices/([^/]+)$", path):
-        return f"device:{match[1]}", _now(registry.by_id, match[1])
-    if match := re.search(r"/tokens/([^/]+)$", path):
-        return f"token:{match[1]}", _now(lambda key: _token(ctx, key), match[1])
+    removed = re.search(r"/(devices|tokens)/([^/]+)$", path) if method == "DELETE" else None
+    if removed and removed[1] == "devices":
+        return f"device:{removed[2]}", _now(registry.by_id, removed[2])
+    if removed:
+        return f"token:{removed[2]}", _now(lambda key: _token(ctx, key), removed[2])
     if match := re.search(r"/incidents/([^/]+)/actions$", path):
         return f"incident:{match[1]}", lambda: _incident(ctx, match[1])
     if path.endswith("/platform/callback"):
@@ -125,7 +126,8 @@ def _subject(ctx: ApiContext, method: str, path: str, body: bytes) -> tuple[str,
             for f in (features if isinstance(features, list) else [])
             if isinstance(f, dict) and isinstance(f.get("properties"), dict)
         )
-        return f"grids:{','.join(codes)}", _now(lambda _: {c: registry.grid(c) for c in codes})
+        named = ",".join(codes) if len(codes) <= 10 else f"{codes[0]}..{codes[-1]} ({len(codes)})"
+        return f"grids:{named}", _now(lambda _: {c: registry.grid(c) for c in codes})
     key = str(fields.get("id", ""))
     for kind, read in (
         ("/workers", registry.worker),

@@ -54,12 +54,15 @@ async def test_registry_changes_name_who_and_what_was_there_before(
     device = {"id": "sd-2", "profile": "smoke-detector", "name": "lobby", "grid": "G-0102"}
     assert (await installer.post("/devices", json=device)).status_code == 201
     assert (await installer.delete("/devices/sd-0101")).status_code == 204
+    csv = b"id,profile,name,grid\nsd-3,smoke-detector,hall,G-0101\n"
+    assert (await installer.post("/devices/import", content=csv)).status_code == 201
     [g0104] = [f for f in json.loads(DISTRICT.read_text())["features"] if "G-0104" in str(f)]
     g0104["properties"]["name"] = "新名字"
     renamed = {"type": "FeatureCollection", "features": [g0104]}
     assert (await api.admin.post("/grids", json=renamed)).status_code == 200
 
-    grids, removed, added, issued = (await _entries(api))[:4]
+    grids, imported, removed, added, issued = (await _entries(api))[:5]
+    assert imported["subject"] == "devices/import" and imported["after"]["ids"] == ["sd-3"]
     assert (added["actor"], added["role"], added["subject"]) == (
         "installer Wang",
         "installer",
