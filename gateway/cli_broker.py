@@ -138,7 +138,10 @@ def broker_config(
     token: TokenOpt = None,
 ) -> None:
     """Generate Mosquitto's password file and ACL from the registry (then SIGHUP Mosquitto)."""
-    mqtt = parse_mqtt_url(gateway_url) if gateway_url else None
+    try:
+        mqtt = parse_mqtt_url(gateway_url) if gateway_url else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--gateway-url") from None
     user = (mqtt and mqtt.username) or "firegrid"
     known = {user: mqtt.password} if mqtt and mqtt.password else {}
     try:
