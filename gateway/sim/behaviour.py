@@ -154,6 +154,8 @@ class ElectricalFireMonitor(_Model):
         self.heating = heating
         self.rise = 0.0
         self.overheating: tuple[float, float] | None = None  # scripted: (peak °C, °C per report)
+        # The building's load (0-1) at a time: current and cable warmth follow it (diurnal).
+        self.load: Callable[[float], float] | None = None
 
     def overheat(self, peak_c: float, rise_c: float) -> None:
         """Cable 2 climbs ``rise_c`` per report to ``peak_c`` and stays there until repaired."""
@@ -163,6 +165,11 @@ class ElectricalFireMonitor(_Model):
         self.overheating = None
         self.rise = 0.0
 
+    def _current(self, load: float) -> float:
+        if self.load is None:
+            return self.rng.uniform(8, 32)
+        return 40 * load * self.rng.uniform(0.9, 1.1)
+
     def report(self, now: float) -> Message:
         if self.overheating is not None:
             peak, step = self.overheating
@@ -170,7 +177,9 @@ class ElectricalFireMonitor(_Model):
         elif self.heating:
             # A loose lug heats past the 70 °C insulation limit; at 95 °C an electrician fixes it.
             self.rise = 0.0 if self.rise > 60 else self.rise + self.plan.cable_rise_c
-        temps = [round(t + self.rng.gauss(0, 0.3), 1) for t in self.cables]
+        load = 0.6 if self.load is None else self.load(now)
+        warmth = 8 * (load - 0.6)  # loaded cables run a few degrees warmer
+        temps = [round(t + warmth + self.rng.gauss(0, 0.3), 1) for t in self.cables]
         temps[1] = round(temps[1] + self.rise, 1)
         return self._json(
             now,
@@ -178,7 +187,7 @@ class ElectricalFireMonitor(_Model):
                 "residual_current_ma": round(max(0.0, self.rng.gauss(self.leak_ma, 4)), 1),
                 "cable_temp_c": temps,
                 "voltage_v": round(self.rng.gauss(228, 1.5), 1),
-                "current_a": round(self.rng.uniform(8, 32), 1),
+                "current_a": round(self._current(load), 1),
                 "arc_fault": self.rng.random() < self.plan.arc_fault_chance,
             },
         )

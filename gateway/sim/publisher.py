@@ -43,6 +43,11 @@ class MqttPublisher:
                 client.set_auth_credentials(url.username, url.password)
         self.published = 0
 
+    @property
+    def pending(self) -> int:
+        """Messages sent and not yet acknowledged by the broker."""
+        return sum(len(store._messages) for store in self._inflight)
+
     def publish(self, message: Message) -> None:
         client = self._clients[zlib.crc32(message.topic.encode()) % len(self._clients)]
         client.publish(message.topic, message.payload, qos=1)

@@ -23,9 +23,11 @@ from gateway.config import MqttUrl
 from gateway.profiles import load_profiles
 from gateway.sim.bulk import install_bulk
 from gateway.sim.district import District
+from gateway.sim.diurnal import apply_diurnal
 from gateway.sim.fleet import SimDevice
 from gateway.sim.installer import api_client
 from gateway.sim.listener import MqttListener
+from gateway.sim.plan import Message
 from gateway.sim.publisher import MqttPublisher
 from gateway.sim.responders import Responders
 from gateway.sim.scale import build_world, sim_plan
@@ -35,6 +37,7 @@ from gateway.sim.traffic import Traffic, drive, reporters
 
 Say = Callable[[str], None]
 API_SUFFIX = "/api/v1"
+MAX_PENDING = 20_000  # unacknowledged publishes before new ones are dropped
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +64,7 @@ class SimResult:
     created: int = 0
     existing: int = 0
     published: int = 0
+    dropped: int = 0  # not sent: the broker was too far behind
     notes: list[str] = field(default_factory=list)
 
 
@@ -82,8 +86,21 @@ async def _play(steps: Sequence[Step], start: float, stop: asyncio.Event, say: S
         say(f"scenario: {step.note}")
 
 
+def _bounded(publisher: MqttPublisher, result: SimResult) -> Callable[[Message], None]:
+    """Publish unless the broker is :data:`MAX_PENDING` acknowledgements behind: then drop the
+    message (counted), as a device with a full buffer does, so memory stays bounded."""
+
+    def send(message: Message) -> None:
+        if publisher.pending >= MAX_PENDING:
+            result.dropped += 1
+        else:
+            publisher.publish(message)
+
+    return send
+
+
 async def _summaries(
-    publisher: MqttPublisher, every_s: float, stop: asyncio.Event, say: Say
+    publisher: MqttPublisher, result: SimResult, every_s: float, stop: asyncio.Event, say: Say
 ) -> None:
     started, last = time.monotonic(), 0
     while not stop.is_set():
@@ -92,7 +109,8 @@ async def _summaries(
         now, count = time.monotonic(), publisher.published
         say(
             f"{now - started:.0f} s: {count} messages published "
-            f"({(count - last) / every_s:.1f}/s over the last {every_s:.0f} s)"
+            f"({(count - last) / every_s:.1f}/s over the last {every_s:.0f} s), "
+            f"{publisher.pending} awaiting the broker, {result.dropped} dropped"
         )
         last = count
 
@@ -148,8 +166,9 @@ async def run_simulation(
         publisher = MqttPublisher(opts.mqtt, client_id, opts.connections)
         await stack.enter_async_context(publisher)
         found = reporters(district, fleet, profiles, plan)
+        apply_diurnal(found, time.time(), opts.speed)
         mute = Mute()
-        send = mute.gate(publisher.publish)
+        send = mute.gate(_bounded(publisher, result))
         steps = scripted(opts.scenarios, found, mute, lambda r: send(r.report(time.time())))
         traffic = Traffic(found, plan, time.time(), opts.seed)
         if opts.duration_s:
@@ -157,7 +176,7 @@ async def run_simulation(
         await asyncio.gather(
             drive(traffic, send, stop),
             _play(steps, time.monotonic(), stop, lambda line: _note(result, say, line)),
-            _summaries(publisher, opts.summary_every_s, stop, say),
+            _summaries(publisher, result, opts.summary_every_s, stop, say),
         )
         result.published = publisher.published
     return result

@@ -15,9 +15,11 @@ from gateway.registry.csv_import import parse_devices_csv
 from gateway.registry.geo import GridMap, polygon_from_geojson
 from gateway.registry.grids import check_import
 from gateway.registry.inputs import GridCollection
+from gateway.sim.behaviour import ElectricalFireMonitor
 from gateway.sim.bulk import devices_csv
 from gateway.sim.command import simulate
 from gateway.sim.district import District
+from gateway.sim.diurnal import HOURLY, apply_diurnal, load_at, sim_hour
 from gateway.sim.fleet import SimDevice
 from gateway.sim.patrol import PatrolWorker
 from gateway.sim.plan import PATROL, Message
@@ -141,3 +143,17 @@ def _at(device: SimDevice) -> tuple[float, float]:
     lat, lon = device.location.lat, device.location.lon
     assert lat is not None and lon is not None
     return lat, lon
+
+
+def test_the_electrical_load_follows_the_simulated_day() -> None:
+    assert load_at(19) == max(HOURLY) and load_at(3) < 0.3
+    assert load_at(18.5) == pytest.approx((HOURLY[18] + HOURLY[19]) / 2)
+    hour = sim_hour(start=0.0, speed=3600)  # an hour a second; epoch 0 is 08:00 in Beijing
+    assert hour(0.0) == 8 and hour(11.0) == 19 and hour(24.0) == 8
+    district, fleet = build_world(0.01)
+    found = reporters(district, fleet, PROFILES, sim_plan(PROFILES, 3600))
+    assert apply_diurnal(found, 0.0, 3600) > 0
+    monitor = next(r for r in found if isinstance(r, ElectricalFireMonitor))
+    night = orjson.loads(monitor.report(-5.0).payload)["current_a"]  # 03:00
+    evening = orjson.loads(monitor.report(11.0).payload)["current_a"]  # 19:00
+    assert evening > 2 * night
