@@ -14,6 +14,7 @@ from gateway.cli_devices import devices_app
 from gateway.cli_tokens import tokens_app
 from gateway.config import load_settings
 from gateway.demo.command import demo
+from gateway.sim.command import simulate
 from gateway.profiles import load_profiles
 from gateway.yamlfile import ConfigFileError
 
@@ -30,6 +31,7 @@ app.add_typer(devices_app, name="devices")
 app.add_typer(tokens_app, name="tokens")
 app.add_typer(dashboards_app, name="dashboards")
 app.command()(demo)
+app.command()(simulate)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML file with the same keys as FIREGRID_*")
