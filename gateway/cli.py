@@ -14,8 +14,8 @@ from gateway.cli_devices import devices_app
 from gateway.cli_tokens import tokens_app
 from gateway.config import load_settings
 from gateway.demo.command import demo
-from gateway.sim.command import simulate
 from gateway.profiles import load_profiles
+from gateway.sim.command import simulate
 from gateway.yamlfile import ConfigFileError
 
 app = typer.Typer(
