@@ -25,6 +25,7 @@ from gateway.api.app import create_app
 from gateway.api.outbox import outbox_router
 from gateway.api.platform import platform_router
 from gateway.api.rules import rules_router
+from gateway.audit import AuditLog
 from gateway.config import Settings
 from gateway.dashboards.points import incident_point, sink_field_roles
 from gateway.incidents import IncidentService, Transition, load_incident_config
@@ -202,6 +203,8 @@ class Gateway:
         )
         self.tokens = await TokenStore.open(s.data_dir / "tokens.sqlite")
         self._stack.push_async_callback(self.tokens.close)
+        self.audit = await AuditLog.open(s.data_dir / "audit.sqlite")
+        self._stack.push_async_callback(self.audit.close)
 
     def on_message(
         self, topic: str, payload: bytes, received_at: float
@@ -252,6 +255,7 @@ class Gateway:
             health=self.health,
             tokens=self.tokens,
             incidents=self.incidents,
+            audit=self.audit,
             routers=[
                 rules_router(self.rules.reload),
                 platform_router(s.platform_secret),

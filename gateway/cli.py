@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from gateway.cli_broker import broker_config
 from gateway.cli_dashboards import dashboards_app
 from gateway.cli_devices import devices_app
 from gateway.cli_tokens import tokens_app
@@ -32,6 +33,7 @@ app.add_typer(tokens_app, name="tokens")
 app.add_typer(dashboards_app, name="dashboards")
 app.command()(demo)
 app.command()(simulate)
+app.command("broker-config")(broker_config)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML file with the same keys as FIREGRID_*")

@@ -13,12 +13,14 @@ from __future__ import annotations
 from typing import Annotated, Any, Protocol
 
 import orjson
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from gateway.api.auth import ADMIN
 from gateway.incidents.outbox import DeadLetter
 from gateway.incidents.views import rfc3339
 from gateway.registry import NotFoundError
+
+SQLITE_MAX_INT = 2**63 - 1  # larger numbers overflow SQLite's INTEGER: a 422, not a 500
 
 
 class DeadLetters(Protocol):
@@ -59,7 +61,7 @@ def outbox_router(outbox: DeadLetters) -> APIRouter:
     async def dead(
         channel: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[int, Query(ge=0, le=SQLITE_MAX_INT)] = 0,
     ) -> list[dict[str, Any]]:
         """Dead letters, oldest message first; ``channel`` narrows to one channel."""
         return [dead_letter_view(d) for d in await outbox.dead_letters(channel, limit, offset)]
@@ -70,7 +72,9 @@ def outbox_router(outbox: DeadLetters) -> APIRouter:
         return {"redriven": await outbox.redrive(channel)}
 
     @router.post("/{outbox_id}/redrive")
-    async def redrive(outbox_id: int, channel: str | None = None) -> dict[str, int]:
+    async def redrive(
+        outbox_id: Annotated[int, Path(ge=1, le=SQLITE_MAX_INT)], channel: str | None = None
+    ) -> dict[str, int]:
         """One message back in the queue of ``channel`` (default: every channel that gave up
         on it); 404 when it is not dead-lettered there."""
         count = await outbox.redrive_row(outbox_id, channel)

@@ -19,6 +19,7 @@ from anyio.from_thread import BlockingPortal, start_blocking_portal
 from fastapi import FastAPI
 
 from gateway.api.ack import AckSigner, ack_router
+from gateway.api.outbox import outbox_router
 from gateway.api.platform import platform_router
 from gateway.api.rules import rules_router
 from gateway.audit import AuditLog
@@ -63,6 +64,7 @@ async def _world(tmp_path: Path) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClie
                 rules_router(lambda: "rules-fingerprint"),
                 platform_router("platform-secret", clock=clock),
                 ack_router(AckSigner("ack-secret", clock)),
+                outbox_router(store),
             ]
             async with served(
                 tmp_path, registry, incidents=service, routers=routers, audit=audit
