@@ -30,6 +30,7 @@ from gateway.incidents.outbox import (
 from gateway.incidents.repository import Batch, IncidentQuery
 from gateway.model import Location
 from gateway.rules.outcomes import IncidentKind, Severity
+from gateway.sqlite import open_database
 
 SCHEMA_VERSION = 1
 
@@ -159,10 +160,6 @@ GROUP BY d.channel
 """
 
 
-class SchemaError(RuntimeError):
-    """The database file was written by a newer firegrid."""
-
-
 class SqliteIncidentStore:
     """An :class:`~gateway.incidents.repository.IncidentStore` and outbox in one SQLite file.
 
@@ -182,14 +179,8 @@ class SqliteIncidentStore:
         path: Path,
         channels: Mapping[str, Iterable[MessageType]] = DEFAULT_CHANNELS,
     ) -> SqliteIncidentStore:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        db = await aiosqlite.connect(path)
+        db = await open_database(path, _SCHEMA, SCHEMA_VERSION, foreign_keys=True)
         try:
-            await db.execute("PRAGMA journal_mode = WAL")
-            # WAL + NORMAL survives a process crash; only an OS crash may lose the last commits.
-            await db.execute("PRAGMA synchronous = NORMAL")
-            await db.execute("PRAGMA foreign_keys = ON")
-            await _migrate(db, path)
             await db.execute("DELETE FROM outbox_subscriptions")
             await db.executemany(
                 "INSERT INTO outbox_subscriptions (channel, type) VALUES (?, ?)",
@@ -366,17 +357,6 @@ class SqliteIncidentStore:
                 await self._db.rollback()
                 raise
         return cursor.rowcount
-
-
-async def _migrate(db: aiosqlite.Connection, path: Path) -> None:
-    async with db.execute("PRAGMA user_version") as cursor:
-        row = await cursor.fetchone()
-    version = int(row[0]) if row else 0
-    if version > SCHEMA_VERSION:
-        raise SchemaError(f"{path}: schema version {version} is newer than this firegrid's")
-    if version == 0:
-        await db.executescript(_SCHEMA + f"PRAGMA user_version = {SCHEMA_VERSION};")
-        await db.commit()
 
 
 def _where(query: IncidentQuery) -> tuple[str, list[Any]]:
