@@ -101,7 +101,8 @@ def _say(out: Console, line: str) -> None:
 
 def _banner(out: Console, settings: Settings, api: str, token: str, broker: str) -> None:
     _say(out, f"[bold]firegrid demo[/] — data in {settings.data_dir.resolve()}")
-    _say(out, f"  REST API     {api}/api/v1   (docs: {api}/api/v1/docs)")
+    # Every route but /healthz needs the token, the OpenAPI spec too: fetch it with curl.
+    _say(out, f"  REST API     {api}/api/v1   (OpenAPI: {api}/api/v1/openapi.json)")
     _say(out, f"  admin token  {token}")
     _say(out, f"  MQTT broker  {settings.mqtt_url} ({broker})")
     _say(out, f'  try          curl -H "Authorization: Bearer {token}" {api}/api/v1/devices')
