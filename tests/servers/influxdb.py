@@ -81,6 +81,14 @@ class InfluxServer:
             stop_process(self.proc)
             self.proc = None
 
+    def restart(self) -> None:
+        """Start again on the same ports and data (after :meth:`stop`, for outage drills)."""
+        self.stop()
+        conf = self.workdir / "influxdb.conf"
+        self.proc = start_process(
+            [INFLUXD, "run", "-config", str(conf)], self.log_path, f"{self.url}/ping"
+        )
+
 
 def start_influxdb(workdir: Path, attempts: int = 3) -> InfluxServer:
     """Start influxd in ``workdir``; retried on fresh ports if a free one was taken meanwhile."""

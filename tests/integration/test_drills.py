@@ -1,0 +1,69 @@
+"""Failure drills with real processes: the database goes away under load and comes back."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import httpx
+import orjson
+import pytest
+
+from tests.integration.harness import eventually, publish, register, running, settings_for
+from tests.integration.test_ingest_e2e import _device
+from tests.servers.influxdb import start_influxdb
+from tests.servers.mosquitto import MosquittoServer
+
+pytestmark = pytest.mark.integration
+
+T0 = 1767225600
+
+
+def _uplinks(first: int, count: int) -> list[tuple[str, bytes]]:
+    return [
+        ("devices/sd-1/up", orjson.dumps({"battery_pct": n % 100, "ts": T0 + n}))
+        for n in range(first, first + count)
+    ]
+
+
+async def test_influxdb_down_under_load_degrades_health_and_loses_nothing(
+    mosquitto: MosquittoServer, tmp_path: Path
+) -> None:
+    influx = start_influxdb(tmp_path / "influxdb")
+    try:
+        settings = settings_for(
+            tmp_path, mosquitto.url, influx_url=influx.url, influx_api="v1", influx_db="drill"
+        )
+        async with running(settings) as (_, api):
+            await register(api, [_device("sd-1", "smoke-detector")])
+
+            def stored() -> list[int]:
+                rows = influx.query("SELECT battery_pct FROM smoke", "drill")
+                return sorted(r["time"] // 10**6 - T0 for r in rows)
+
+            await asyncio.to_thread(publish, mosquitto.port, _uplinks(0, 50))
+            await eventually(lambda: stored() == list(range(50)), "the first 50 stored")
+
+            await asyncio.to_thread(influx.stop)
+            await asyncio.to_thread(publish, mosquitto.port, _uplinks(50, 300))
+
+            async def degraded() -> dict[str, object] | None:
+                response = await api.get("/healthz")
+                sink = response.json()["components"]["sink"]
+                down = response.status_code == 503 and not sink["ok"] and sink["buffered"] > 0
+                return sink if down else None
+
+            sink = await eventually(degraded, "/healthz says the sink is degraded")
+            assert "unreachable" in str(sink["detail"]).lower()
+
+            await asyncio.to_thread(influx.restart)
+            await eventually(lambda: stored() == list(range(350)), "all 350 stored", within=60)
+            await eventually(
+                lambda: _healthy(api), "/healthz healthy again once the buffer drained", within=30
+            )
+    finally:
+        influx.stop()
+
+
+async def _healthy(api: httpx.AsyncClient) -> bool:
+    return (await api.get("/healthz")).status_code == 200
