@@ -67,3 +67,35 @@ async def test_influxdb_down_under_load_degrades_health_and_loses_nothing(
 
 async def _healthy(api: httpx.AsyncClient) -> bool:
     return (await api.get("/healthz")).status_code == 200
+
+
+async def test_a_broker_restart_during_an_alarm_does_not_duplicate_the_incident(
+    mosquitto: MosquittoServer, tmp_path: Path
+) -> None:
+    """The detector keeps sounding while the broker restarts (and redelivers what it queued):
+    still one incident, and the gateway carries on after reconnecting."""
+    settings = settings_for(tmp_path, mosquitto.url)
+    async with running(settings) as (gateway, api):
+        await register(api, [_device("sd-1", "smoke-detector")])
+
+        async def fire_incidents() -> list[dict[str, object]]:
+            body = (await api.get("/incidents", params={"device": "sd-1", "kind": "fire"})).json()
+            items: list[dict[str, object]] = body["items"] if isinstance(body, dict) else body
+            return items
+
+        alarm = [("devices/sd-1/up", orjson.dumps({"smoke": True, "seq": 1}))]
+        await asyncio.to_thread(publish, mosquitto.port, alarm)
+        [incident] = await eventually(fire_incidents, "the fire incident")
+        await asyncio.to_thread(mosquitto.restart)
+        assert gateway.mqtt is not None
+        await eventually(lambda: gateway.mqtt is not None and gateway.mqtt.connected, "reconnected")
+        still = [("devices/sd-1/up", orjson.dumps({"smoke": True, "battery_pct": 70, "seq": 2}))]
+        await asyncio.to_thread(publish, mosquitto.port, still)
+
+        async def carried_on() -> bool:
+            device = (await api.get("/devices/sd-1")).json()
+            return device["latest"].get("battery_pct") == 70
+
+        await eventually(carried_on, "readings flow after the restart")
+        after = await fire_incidents()
+    assert [i["id"] for i in after] == [incident["id"]]
