@@ -3,16 +3,30 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
 import orjson
 import pytest
 
-from tests.integration.harness import eventually, publish, register, running, settings_for
+from tests.integration.harness import (
+    REPO,
+    TOKEN,
+    eventually,
+    metric,
+    publish,
+    register,
+    running,
+    settings_for,
+)
 from tests.integration.test_ingest_e2e import _device
-from tests.servers.influxdb import start_influxdb
+from tests.servers.influxdb import InfluxServer, start_influxdb
 from tests.servers.mosquitto import MosquittoServer
+from tests.servers.ports import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -99,3 +113,61 @@ async def test_a_broker_restart_during_an_alarm_does_not_duplicate_the_incident(
         await eventually(carried_on, "readings flow after the restart")
         after = await fire_incidents()
     assert [i["id"] for i in after] == [incident["id"]]
+
+
+async def test_sigterm_flushes_what_is_buffered_before_exit(
+    mosquitto: MosquittoServer, influxdb: InfluxServer, tmp_path: Path
+) -> None:
+    """`firegrid run` as a real process: with a 30 s flush interval, only the shutdown flush
+    can have written the readings it holds when SIGTERM arrives."""
+    port = free_port()
+    env = os.environ | {
+        "FIREGRID_MQTT_URL": mosquitto.url,
+        "FIREGRID_MQTT_CLIENT_ID": "firegrid-sigterm-drill",
+        "FIREGRID_INFLUX_URL": influxdb.url,
+        "FIREGRID_INFLUX_API": "v1",
+        "FIREGRID_INFLUX_DB": "sigterm",
+        "FIREGRID_INFLUX_FLUSH_INTERVAL_S": "30",
+        "FIREGRID_DATA_DIR": str(tmp_path / "data"),
+        "FIREGRID_API_PORT": str(port),
+        "FIREGRID_ADMIN_TOKEN": TOKEN,
+        "FIREGRID_PROFILES_DIR": str(REPO / "device_profiles"),
+        "FIREGRID_RULES_DIR": str(REPO / "rules"),
+    }
+    command = [sys.executable, "-c", "from gateway.cli import main; main()", "run"]
+    log = (tmp_path / "run.log").open("wb")
+    proc = await asyncio.create_subprocess_exec(
+        *command, env=env, stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        base = f"http://127.0.0.1:{port}/api/v1"
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=5) as api:
+
+            async def up() -> bool:
+                try:
+                    health = await api.get("/healthz")
+                except httpx.TransportError:
+                    return False
+                return health.status_code == 200
+
+            await eventually(up, "firegrid run is up and connected")
+            await register(api, [_device("sd-1", "smoke-detector")])
+            await asyncio.to_thread(publish, mosquitto.port, _uplinks(0, 200))
+            await eventually(
+                lambda: _received(api, 200), "all 200 taken in (buffered, not yet flushed)"
+            )
+        proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+        log.close()
+    rows = influxdb.query("SELECT battery_pct FROM smoke", "sigterm")
+    assert sorted(r["time"] // 10**6 - T0 for r in rows) == list(range(200))
+    assert "flushing sinks" in (tmp_path / "run.log").read_text()
+
+
+async def _received(api: httpx.AsyncClient, count: int) -> bool:
+    return await metric(api, "firegrid_readings_total", measurement="smoke") == count
