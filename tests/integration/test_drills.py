@@ -115,43 +115,76 @@ async def test_a_broker_restart_during_an_alarm_does_not_duplicate_the_incident(
     assert [i["id"] for i in after] == [incident["id"]]
 
 
+def _run_env(
+    tmp_path: Path, mosquitto: MosquittoServer, influx_url: str, db: str, port: int, **extra: str
+) -> dict[str, str]:
+    return (
+        os.environ
+        | {
+            "FIREGRID_MQTT_URL": mosquitto.url,
+            "FIREGRID_MQTT_CLIENT_ID": f"firegrid-drill-{db}",
+            "FIREGRID_INFLUX_URL": influx_url,
+            "FIREGRID_INFLUX_API": "v1",
+            "FIREGRID_INFLUX_DB": db,
+            "FIREGRID_DATA_DIR": str(tmp_path / "data"),
+            "FIREGRID_API_PORT": str(port),
+            "FIREGRID_ADMIN_TOKEN": TOKEN,
+            "FIREGRID_PROFILES_DIR": str(REPO / "device_profiles"),
+            "FIREGRID_RULES_DIR": str(REPO / "rules"),
+        }
+        | extra
+    )
+
+
+async def _start_run(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
+    """`firegrid run` as a real process; returns once /healthz answers 200."""
+    command = [sys.executable, "-c", "from gateway.cli import main; main()", "run"]
+    with log.open("ab") as out:
+        proc = await asyncio.create_subprocess_exec(
+            *command, env=env, stdout=out, stderr=subprocess.STDOUT
+        )
+    async with _api(env) as api:
+
+        async def up() -> bool:
+            if proc.returncode is not None:
+                tail = (await asyncio.to_thread(log.read_text))[-2000:]
+                raise AssertionError(f"firegrid run exited: {tail}")
+            try:
+                return (await api.get("/healthz")).status_code == 200
+            except httpx.TransportError:
+                return False
+
+        await eventually(up, "firegrid run is up and connected")
+    return proc
+
+
+def _api(env: dict[str, str]) -> httpx.AsyncClient:
+    base = f"http://127.0.0.1:{env['FIREGRID_API_PORT']}/api/v1"
+    return httpx.AsyncClient(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=5)
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is None:
+        proc.kill()
+        await proc.wait()
+
+
 async def test_sigterm_flushes_what_is_buffered_before_exit(
     mosquitto: MosquittoServer, influxdb: InfluxServer, tmp_path: Path
 ) -> None:
     """`firegrid run` as a real process: with a 30 s flush interval, only the shutdown flush
     can have written the readings it holds when SIGTERM arrives."""
-    port = free_port()
-    env = os.environ | {
-        "FIREGRID_MQTT_URL": mosquitto.url,
-        "FIREGRID_MQTT_CLIENT_ID": "firegrid-sigterm-drill",
-        "FIREGRID_INFLUX_URL": influxdb.url,
-        "FIREGRID_INFLUX_API": "v1",
-        "FIREGRID_INFLUX_DB": "sigterm",
-        "FIREGRID_INFLUX_FLUSH_INTERVAL_S": "30",
-        "FIREGRID_DATA_DIR": str(tmp_path / "data"),
-        "FIREGRID_API_PORT": str(port),
-        "FIREGRID_ADMIN_TOKEN": TOKEN,
-        "FIREGRID_PROFILES_DIR": str(REPO / "device_profiles"),
-        "FIREGRID_RULES_DIR": str(REPO / "rules"),
-    }
-    command = [sys.executable, "-c", "from gateway.cli import main; main()", "run"]
-    log = (tmp_path / "run.log").open("wb")
-    proc = await asyncio.create_subprocess_exec(
-        *command, env=env, stdout=log, stderr=subprocess.STDOUT
+    env = _run_env(
+        tmp_path,
+        mosquitto,
+        influxdb.url,
+        "sigterm",
+        free_port(),
+        FIREGRID_INFLUX_FLUSH_INTERVAL_S="30",
     )
+    proc = await _start_run(env, tmp_path / "run.log")
     try:
-        base = f"http://127.0.0.1:{port}/api/v1"
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        async with httpx.AsyncClient(base_url=base, headers=headers, timeout=5) as api:
-
-            async def up() -> bool:
-                try:
-                    health = await api.get("/healthz")
-                except httpx.TransportError:
-                    return False
-                return health.status_code == 200
-
-            await eventually(up, "firegrid run is up and connected")
+        async with _api(env) as api:
             await register(api, [_device("sd-1", "smoke-detector")])
             await asyncio.to_thread(publish, mosquitto.port, _uplinks(0, 200))
             await eventually(
@@ -160,14 +193,60 @@ async def test_sigterm_flushes_what_is_buffered_before_exit(
         proc.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(proc.wait(), 30) == 0
     finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
-        log.close()
+        await _stop(proc)
     rows = influxdb.query("SELECT battery_pct FROM smoke", "sigterm")
     assert sorted(r["time"] // 10**6 - T0 for r in rows) == list(range(200))
     assert "flushing sinks" in (tmp_path / "run.log").read_text()
 
 
-async def _received(api: httpx.AsyncClient, count: int) -> bool:
-    return await metric(api, "firegrid_readings_total", measurement="smoke") == count
+async def test_sigkill_under_load_loses_no_alarm_and_duplicates_no_incident(
+    mosquitto: MosquittoServer, influxdb: InfluxServer, tmp_path: Path
+) -> None:
+    """Killed mid-load with alarms in flight, alarms still arriving while it is dead: after a
+    restart every alarming detector has exactly one incident. (An alarm's incident is
+    committed before its PUBACK; what was not acknowledged, the broker redelivers.)"""
+    env = _run_env(tmp_path, mosquitto, influxdb.url, "sigkill", free_port())
+    log = tmp_path / "run.log"
+    devices = [f"sd-{i:02d}" for i in range(20)]
+    proc = await _start_run(env, log)
+    try:
+        async with _api(env) as api:
+            # one detector per building: two alarms in one building would be correlated into
+            # a single confirmed-fire incident (rules/correlation.yaml)
+            await register(api, [_detector_in_own_building(d) for d in devices])
+            load = [
+                (f"devices/{devices[n % 20]}/up", orjson.dumps({"battery_pct": n % 100}))
+                for n in range(3000)
+            ]
+            for i, device in enumerate(devices[:10]):  # alarms among the load
+                load.insert(i * 300 + 150, (f"devices/{device}/up", b'{"smoke": true}'))
+            await asyncio.to_thread(publish, mosquitto.port, load)
+            await eventually(lambda: _received(api, 500, at_least=True), "under load")
+        proc.kill()
+        await proc.wait()
+        alarms = [(f"devices/{d}/up", b'{"smoke": true}') for d in devices[10:]]
+        await asyncio.to_thread(publish, mosquitto.port, alarms)  # queued by the broker
+        proc = await _start_run(env, log)
+        async with _api(env) as api:
+
+            async def one_each() -> dict[str, int] | None:
+                body = (await api.get("/incidents", params={"kind": "fire", "limit": 100})).json()
+                items = body["items"] if isinstance(body, dict) else body
+                counts = {d: sum(1 for i in items if i["device_id"] == d) for d in devices}
+                return counts if all(counts.values()) else None
+
+            counts = await eventually(one_each, "an incident for every alarming detector")
+    finally:
+        await _stop(proc)
+    assert counts == dict.fromkeys(devices, 1)
+
+
+def _detector_in_own_building(device_id: str) -> dict[str, object]:
+    device = _device(device_id, "smoke-detector")
+    device["location"] = device["location"] | {"building": f"{device_id} 号楼"}
+    return device
+
+
+async def _received(api: httpx.AsyncClient, count: int, at_least: bool = False) -> bool:
+    got = await metric(api, "firegrid_readings_total", measurement="smoke")
+    return got >= count if at_least else got == count
