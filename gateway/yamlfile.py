@@ -20,6 +20,17 @@ class ConfigFileError(ValueError):
     """A declarative file (profile, rule set, config) is invalid; the message says where and why."""
 
 
+class _Loader(yaml.SafeLoader):
+    """Safe YAML with dates left as text: pydantic parses them, so ``2027-02-30`` is an error
+    naming file, line and key instead of a crash inside the YAML library."""
+
+
+_Loader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+
+
 def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     """Walk the composed YAML node tree along a pydantic error location; return a 1-based line."""
     line = node.start_mark.line + 1 if node is not None else None
@@ -57,8 +68,8 @@ def load_yaml_model(path: Path, model: type[M], context: dict[str, Any] | None =
     except OSError as exc:
         raise ConfigFileError(f"{path}: cannot read: {exc.strerror}") from exc
     try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{path}:{mark.line + 1}" if mark else str(path)

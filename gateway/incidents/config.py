@@ -4,6 +4,7 @@ time_limits: {rules: [...], timezone: Asia/Shanghai}   # see gateway.incidents.t
 dispatch: {station_radius_m: 1000, station_fallback_max_m: 5000}
 repeat_note_every_s: 600
 test_ttl_s: 3600
+calendar: {holidays: [2027-02-06..2027-02-12], workdays: [2027-02-14]}  # ahead of the package
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.incidents.dispatch import DispatchConfig
 from gateway.incidents.timelimits import TimeLimits
+from gateway.incidents.workdays import CalendarOverrides
 from gateway.yamlfile import load_yaml_model
 
 
@@ -27,6 +29,8 @@ class IncidentConfig(BaseModel):
     repeat_note_every_s: float = Field(default=600, ge=0)
     # A test incident nobody closes (and no clear ends) closes itself after this long.
     test_ttl_s: float = Field(default=3600, gt=0)
+    # Working days set by hand (a year the chinese-calendar package does not know yet).
+    calendar: CalendarOverrides = CalendarOverrides()
 
 
 def load_incident_config(path: Path) -> IncidentConfig:

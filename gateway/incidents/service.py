@@ -24,7 +24,7 @@ from gateway.incidents.model import Action, Incident, Outcome, Status, Transitio
 from gateway.incidents.repository import IncidentQuery, IncidentStore
 from gateway.incidents.timers import TimerQueue
 from gateway.incidents.unit import Context, OpenIndex, Unit
-from gateway.incidents.workdays import WorkdayCalendar, default_calendar
+from gateway.incidents.workdays import OverriddenCalendar, WorkdayCalendar, default_calendar
 from gateway.rules.outcomes import Alarm, Clear, IncidentKind
 
 Clock = Callable[[], float]
@@ -50,7 +50,7 @@ class IncidentService:
         self._ctx = Context(
             topology=topology,
             config=config,
-            calendar=calendar or default_calendar(),
+            calendar=OverriddenCalendar(calendar or default_calendar(), config.calendar),
             new_incident_id=new_incident_id or _incident_id_for(config),
         )
         self._index = OpenIndex()

@@ -12,8 +12,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
-from typing import Protocol
+from typing import Annotated, Protocol
 from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, model_validator
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +55,61 @@ class ChineseWorkdays:
                     day.year,
                 )
             return self._fallback.is_workday(day)
+
+
+def _days(value: object) -> object:
+    """``2027-10-01`` or a range ``2027-10-01..2027-10-07`` (both ends included) → dates."""
+    if not isinstance(value, list):
+        return value
+    days: list[object] = []
+    for item in value:
+        if isinstance(item, str) and ".." in item:
+            first, _, last = item.partition("..")
+            start, end = date.fromisoformat(first.strip()), date.fromisoformat(last.strip())
+            if end < start:
+                raise ValueError(f"range {item!r} ends before it starts")
+            days.extend(start + timedelta(n) for n in range((end - start).days + 1))
+        else:
+            days.append(item)
+    return days
+
+
+Days = Annotated[frozenset[date], BeforeValidator(_days)]
+
+
+class CalendarOverrides(BaseModel):
+    """The year's arrangement by hand, ahead of a ``chinese_calendar`` release that has it.
+
+    ``holidays``: days off that would be working days (the Spring Festival week);
+    ``workdays``: weekend days worked in exchange (调休). Both win over the package.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    holidays: Days = frozenset()
+    workdays: Days = frozenset()
+
+    @model_validator(mode="after")
+    def _each_day_once(self) -> CalendarOverrides:
+        both = sorted(self.holidays & self.workdays)
+        if both:
+            raise ValueError(f"{both[0].isoformat()} is listed both as holiday and as workday")
+        return self
+
+
+class OverriddenCalendar:
+    """``base`` with the days of ``overrides`` set by hand."""
+
+    def __init__(self, base: WorkdayCalendar, overrides: CalendarOverrides) -> None:
+        self._base = base
+        self._overrides = overrides
+
+    def is_workday(self, day: date) -> bool:
+        if day in self._overrides.workdays:
+            return True
+        if day in self._overrides.holidays:
+            return False
+        return self._base.is_workday(day)
 
 
 def default_calendar() -> WorkdayCalendar:

@@ -16,8 +16,10 @@ from gateway.incidents import (
     WeekdayCalendar,
     add_working_days,
 )
-from gateway.incidents.workdays import SHANGHAI
+from gateway.incidents.config import load_incident_config
+from gateway.incidents.workdays import SHANGHAI, OverriddenCalendar
 from gateway.rules.outcomes import IncidentKind, Severity
+from gateway.yamlfile import ConfigFileError
 from tests.unit.test_incident_world import FakeClock, low_battery, open_world, smoke
 
 
@@ -110,3 +112,56 @@ async def test_a_complex_matter_gets_five_working_days_across_national_day(
         assert opened.incident.status is Status.REPORTED
         incident = await w.service.get(opened.incident.id)
         assert incident.due_at == at("2026-10-14 00:00")
+
+
+HOLIDAYS_2099 = """\
+calendar:
+  holidays: [2099-01-05..2099-01-07]   # a made-up Spring Festival week for a year with no data
+  workdays: [2099-01-10]               # paid back on the Saturday (调休)
+"""
+
+
+def test_overrides_set_a_year_the_package_does_not_know_from_the_incident_file(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "incidents.yaml"
+    path.write_text(HOLIDAYS_2099)
+    calendar = OverriddenCalendar(ChineseWorkdays(), load_incident_config(path).calendar)
+
+    # Opened Friday 2 Jan: Mon–Wed off, Thu 8 and Fri 9 work, Sat 10 is worked → due end of Sat.
+    assert add_working_days(at("2099-01-02 10:00"), 3, calendar) == at("2099-01-11 00:00")
+    # Days the file does not mention still come from the package.
+    assert calendar.is_workday(date(2026, 10, 1)) is False
+    assert calendar.is_workday(date(2026, 9, 30)) is True
+
+
+async def test_the_incident_service_counts_time_limits_on_the_overridden_calendar(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "incidents.yaml"
+    path.write_text(HOLIDAYS_2099)
+    clock = FakeClock(at("2099-01-02 10:00"))
+    async with open_world(tmp_path, clock=clock, config=load_incident_config(path)) as w:
+        (opened, _) = await w.service.apply([low_battery(at=clock.now)])
+        incident = await w.service.get(opened.incident.id)
+        assert (incident.due_stage, incident.due_at) == (Stage.HANDLE, at("2099-01-11 00:00"))
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("calendar: {holidays: [2099-01-07..2099-01-05]}", "ends before it starts"),
+        ("calendar: {holidays: [2099-02-30]}", "calendar.holidays"),
+        ("calendar: {holidays: [2099-01-05], workdays: [2099-01-05]}", "both as holiday"),
+        ("calendar: {holiday: [2099-01-05]}", "calendar.holiday"),
+    ],
+)
+def test_a_bad_calendar_is_refused_with_the_file_and_the_reason(
+    tmp_path: Path, text: str, problem: str
+) -> None:
+    path = tmp_path / "incidents.yaml"
+    path.write_text(text + "\n")
+    with pytest.raises(ConfigFileError) as error:
+        load_incident_config(path)
+    assert str(path) in str(error.value)
+    assert problem in str(error.value)
