@@ -90,6 +90,11 @@ class Settings(BaseModel):
     outbox_max_attempts: Annotated[int, Field(ge=1)] = 20
     outbox_backoff_s: Annotated[float, Field(gt=0)] = 1.0
     outbox_backoff_max_s: Annotated[float, Field(gt=0)] = 300.0
+    # The web console (/console): a raster tile URL template for its maps
+    # ("https://tiles.example/{z}/{x}/{y}.png"); unset, the maps draw the grid polygons alone.
+    console_tile_url: str | None = None
+    # Photo evidence uploaded by workers (<data_dir>/evidence/<incident>/): the largest accepted.
+    evidence_max_bytes: Annotated[int, Field(gt=0)] = 8 * 1024 * 1024
 
     @field_validator("mqtt_url")
     @classmethod

@@ -5,8 +5,9 @@
 #   scripts/test.sh -k influx  # extra arguments go to pytest
 #
 # Real servers come from the distribution's packages (Debian/Ubuntu): Mosquitto 2, InfluxDB 1.x
-# and VictoriaMetrics. The integration tests start their own instances on free loopback ports;
-# any service the package manager starts on the default ports is left alone.
+# and VictoriaMetrics; Chromium for the web console's browser tests. The integration tests start
+# their own instances on free loopback ports; any service the package manager starts on the
+# default ports is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,6 +16,7 @@ missing=()
 have mosquitto || missing+=(mosquitto)
 have influxd || missing+=(influxdb)
 have victoria-metrics || missing+=(victoria-metrics)
+[ -x /usr/bin/chromium ] || missing+=(chromium)  # the web console's browser tests
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
