@@ -27,6 +27,7 @@ from gateway.api.platform import platform_router
 from gateway.api.rules import rules_router
 from gateway.audit import AuditLog
 from gateway.config import Settings
+from gateway.console import Console
 from gateway.dashboards.points import incident_point, sink_field_roles
 from gateway.incidents import IncidentService, Transition, load_incident_config
 from gateway.incidents.store import SqliteIncidentStore
@@ -205,6 +206,10 @@ class Gateway:
         self._stack.push_async_callback(self.tokens.close)
         self.audit = await AuditLog.open(s.data_dir / "audit.sqlite")
         self._stack.push_async_callback(self.audit.close)
+        # The web console (/console): its live stream is fed by every incident transition.
+        self.console = await Console.open(s, self.metrics, self.clock)
+        self._stack.push_async_callback(self.console.close)
+        self.incidents.subscribe(self.console.events.publish)
 
     def on_message(
         self, topic: str, payload: bytes, received_at: float
@@ -226,9 +231,10 @@ class Gateway:
 
     async def rules_tick(self) -> None:
         """Time-driven conditions: holds, inactivity, patrol windows, grid outages."""
-        outcomes = self.rules.on_tick(self.clock())
-        if outcomes:
-            await self.incidents.apply(outcomes)
+        for outcomes in self.rules.tick_in_steps(self.clock()):
+            if outcomes:
+                await self.incidents.apply(outcomes)
+            await asyncio.sleep(0)  # an alarm never waits for the whole fleet's sweep
 
     async def _incident_timers(self) -> None:
         """Time limits and reminders: sleep until the next one is due (at most a second, so a
@@ -261,8 +267,10 @@ class Gateway:
                 platform_router(s.platform_secret),
                 ack_router(self.ack_signer),
                 outbox_router(self.outbox),
+                *self.console.api_routers(),
             ],
         )
+        self.console.mount(app)
         config = uvicorn.Config(
             app, host=s.api_host, port=s.api_port, log_level="warning", lifespan="off"
         )
@@ -277,6 +285,7 @@ class Gateway:
         log.info("REST API on http://%s:%s/api/v1", s.api_host, self.api_port)
 
         async def stop_api() -> None:
+            self.console.events.close()  # an open event stream would hold the server up
             server.should_exit = True
             await task
 
