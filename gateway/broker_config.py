@@ -5,7 +5,10 @@
 - a grid worker's phone is the patrol reader: it publishes scans on the patrol templates with
   its worker id as ``{reader_id}`` (``patrol/w-001/scan``) and reads its own alarms only;
 - a micro fire station, and an installer, read their own alarm topic only;
-- the gateway reads every device topic and writes the ``grid/...`` topics.
+- the gateway reads every device topic and writes the ``grid/...`` topics;
+- on request, ``firegrid simulate``'s account (development and demos only): it plays the whole
+  fleet, so it publishes on every device topic, and plays every worker's phone and every
+  station, so it reads their alarm topics; nothing else.
 
 Nothing else is granted: with an ACL file Mosquitto denies whatever no line allows, and drops
 an unauthorised publish silently. Passwords are PBKDF2-SHA512 in Mosquitto's ``$7$`` format.
@@ -30,6 +33,9 @@ PBKDF2_ITERATIONS = 101
 # What the gateway's account may read besides device topics: the compose health check.
 GATEWAY_EXTRA_READS = ("$SYS/broker/uptime",)
 GATEWAY_WRITES = ("grid/#",)
+# The simulator's responders answer dispatches as any worker or station (gateway/sim/responders.py).
+SIMULATOR_READS = (recipient_topic(Role.WORKER, "+"), recipient_topic(Role.STATION, "+"))
+SIMULATOR_NOTE = "firegrid simulate: a development/demo account, never for production"
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +61,7 @@ class Account:
     username: str
     reads: tuple[str, ...] = ()
     writes: tuple[str, ...] = ()
+    note: str = ""  # a comment above the account in the ACL
 
 
 @dataclass(slots=True)
@@ -111,6 +118,15 @@ def gateway_account(username: str, topics: Mapping[str, Sequence[str]]) -> Accou
     return Account(username, reads=reads, writes=GATEWAY_WRITES)
 
 
+def simulator_account(username: str, topics: Mapping[str, Sequence[str]]) -> Account:
+    """Publishes as any device (and any worker's phone on the patrol topics); reads only the
+    workers' and stations' alarms its responders answer. Not for production: one password
+    speaks for the whole fleet."""
+    return Account(
+        username, reads=SIMULATOR_READS, writes=tuple(subscriptions(topics)), note=SIMULATOR_NOTE
+    )
+
+
 def username_problem(name: str) -> str | None:
     if not name or " " in name or _unsafe(name):
         return f"{name!r} is not a usable user name"
@@ -136,9 +152,10 @@ def _people(view: RegistryView, readers: Sequence[str]) -> Iterable[tuple[str, A
             yield f"{role} {who}", Account(f"{role}/{who}", reads=(recipient_topic(role, who),))
 
 
-def plan_accounts(view: RegistryView, gateway: Account) -> Plan:
-    """Every account, the gateway's first; who got none, and why, is in ``skipped``."""
-    plan = Plan([gateway])
+def plan_accounts(view: RegistryView, *services: Account) -> Plan:
+    """Every account: the services' (the gateway's, the simulator's) first, then the
+    registry's; who got none, and why, is in ``skipped``."""
+    plan = Plan(list(services))
     candidates: list[tuple[str, Account]] = []
     for device in sorted(view.devices, key=lambda d: d.id):
         templates = view.topics.get(device.profile)
@@ -147,7 +164,7 @@ def plan_accounts(view: RegistryView, gateway: Account) -> Plan:
         elif (account := device_account(device, templates)) is not None:
             candidates.append((f"device {device.id}", account))
     candidates += _people(view, reader_templates(view.topics))
-    taken = {gateway.username}
+    taken = {service.username for service in services}
     for label, account in candidates:
         problem = refusal(account)
         if problem is None and account.username in taken:
@@ -166,7 +183,10 @@ def render_acl(accounts: Sequence[Account]) -> str:
         "# No anonymous access and no pattern lines: only what is listed here is allowed.",
     ]
     for account in accounts:
-        lines += ["", f"user {account.username}"]
+        lines.append("")
+        if account.note:
+            lines.append(f"# {account.note}")
+        lines.append(f"user {account.username}")
         lines += [f"topic read {t}" for t in account.reads]
         lines += [f"topic write {t}" for t in account.writes]
     return "\n".join(lines) + "\n"

@@ -6,6 +6,9 @@ reads half a file; then ``SIGHUP`` makes Mosquitto reload both. Passwords alread
 are kept, so re-running after registering devices changes no one's password; the new accounts'
 passwords go to stdout (``username,password``) — the only time they are shown — and the
 summary to stderr, so ``firegrid broker-config > new-devices.csv`` keeps just the secrets.
+
+``--simulator-url`` (development and demos) adds ``firegrid simulate``'s account, as the compose
+stack's ``simulator`` service logs in; leave it out and a re-run drops that account.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Annotated, Any
 import typer
 
 from gateway.broker_config import (
+    Account,
     DeviceEntry,
     RegistryView,
     gateway_account,
@@ -28,6 +32,7 @@ from gateway.broker_config import (
     plan_accounts,
     render_acl,
     render_passwd,
+    simulator_account,
     username_problem,
 )
 from gateway.cli_devices import ApiOpt, RefusedError, TokenOpt, _fail
@@ -48,6 +53,17 @@ GatewayUrlOpt = Annotated[
         "--gateway-url",
         envvar="FIREGRID_MQTT_URL",
         help="The gateway's MQTT URL: its user (default 'firegrid') and password get an account",
+        show_default=False,
+    ),
+]
+SimulatorUrlOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--simulator-url",
+        envvar="FIREGRID_SIMULATOR_MQTT_URL",
+        help="Development and demos only: the MQTT URL `firegrid simulate` logs in with; its user "
+        "(default 'simulator') and password get an account that may publish as any device and "
+        "read every worker's and station's alarms. Leave it out in production",
         show_default=False,
     ),
 ]
@@ -104,14 +120,31 @@ def _write(path: Path, text: str) -> None:
     partial.replace(path)
 
 
-def write_config(
-    out: Path, view: RegistryView, gateway_user: str, known: Mapping[str, str]
-) -> tuple[int, dict[str, str], list[str]]:
-    """Write passwd and acl; (accounts written, new secrets, who got no account and why)."""
+def _services(view: RegistryView, gateway_user: str, simulator_user: str | None) -> list[Account]:
+    """The gateway's account, and the simulator's when asked for; refused by name if unusable."""
     problem = username_problem(gateway_user)
     if problem is not None:
         raise RefusedError(f"the gateway's account: {problem}")
-    plan = plan_accounts(view, gateway_account(gateway_user, view.topics))
+    services = [gateway_account(gateway_user, view.topics)]
+    if simulator_user is None:
+        return services
+    problem = username_problem(simulator_user)
+    if problem is None and simulator_user == gateway_user:
+        problem = f"user name {simulator_user} is the gateway's"
+    if problem is not None:
+        raise RefusedError(f"the simulator's account: {problem}")
+    return [*services, simulator_account(simulator_user, view.topics)]
+
+
+def write_config(
+    out: Path,
+    view: RegistryView,
+    gateway_user: str,
+    known: Mapping[str, str],
+    simulator_user: str | None = None,
+) -> tuple[int, dict[str, str], list[str]]:
+    """Write passwd and acl; (accounts written, new secrets, who got no account and why)."""
+    plan = plan_accounts(view, *_services(view, gateway_user, simulator_user))
     passwd_path = out / "passwd"
     existing = parse_passwd(passwd_path.read_text()) if passwd_path.exists() else {}
     passwd, issued = render_passwd(
@@ -121,6 +154,16 @@ def write_config(
     _write(out / "acl", render_acl(plan.accounts))
     _write(passwd_path, passwd)
     return len(plan.accounts), issued, plan.skipped
+
+
+def _login(url: str | None, option: str, default_user: str) -> tuple[str, dict[str, str]]:
+    """The user name in an MQTT URL (or the default), and its password if the URL has one."""
+    try:
+        mqtt = parse_mqtt_url(url) if url else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
+    user = (mqtt and mqtt.username) or default_user
+    return user, ({user: mqtt.password} if mqtt and mqtt.password else {})
 
 
 def broker_config(
@@ -136,17 +179,16 @@ def broker_config(
     ] = False,
     api: ApiOpt = None,
     token: TokenOpt = None,
+    simulator_url: SimulatorUrlOpt = None,
 ) -> None:
     """Generate Mosquitto's password file and ACL from the registry (then SIGHUP Mosquitto)."""
-    try:
-        mqtt = parse_mqtt_url(gateway_url) if gateway_url else None
-    except ValueError as exc:
-        raise typer.BadParameter(str(exc), param_hint="--gateway-url") from None
-    user = (mqtt and mqtt.username) or "firegrid"
-    known = {user: mqtt.password} if mqtt and mqtt.password else {}
+    user, known = _login(gateway_url, "--gateway-url", "firegrid")
+    simulator, simulator_known = (
+        _login(simulator_url, "--simulator-url", "simulator") if simulator_url else (None, {})
+    )
     try:
         view = gateway_only_view() if gateway_only else fetch_view(api, token)
-        written, issued, skipped = write_config(out, view, user, known)
+        written, issued, skipped = write_config(out, view, user, known | simulator_known, simulator)
     except RefusedError as exc:
         raise _fail(exc) from None
     for line in skipped:

@@ -288,3 +288,57 @@ async def test_no_login_no_entry_and_no_device_takes_over_the_gateways_client_id
     finally:
         for client in clients:
             client.close()
+
+
+async def test_the_simulator_plays_the_fleet_and_the_phones_and_nothing_more(
+    broker: ShippedBroker,
+) -> None:
+    """The demo stack's `simulator` account: its uplinks reach the gateway on every device
+    topic; it hears workers' and stations' dispatches (its responders answer them), but cannot
+    forge one, nor overhear devices, installers or incident events."""
+    known = {"firegrid": GATEWAY_PASSWORD, "simulator": "sim-secret"}
+    write_config(broker.workdir, RegistryView(TOPICS), "firegrid", known, "simulator")
+    assert broker.proc is not None
+    broker.proc.send_signal(signal.SIGHUP)
+    await eventually(lambda: admitted(broker, "simulator", "sim-secret"), "simulator admitted")
+
+    clients: list[Client] = []
+
+    def connect(*args: Any, **kwargs: Any) -> Client:
+        clients.append(Client(broker, *args, **kwargs))
+        return clients[-1]
+
+    uplinks = {
+        "devices/sd-9/up": ALARM,
+        "nbiot/868120301234567/up": b'{"frame": "a5010203"}',  # the broker never parses
+        "zigbee2mqtt/4号楼9层厨房": b'{"smoke": true}',
+        "patrol/phone-w-001/scan": b'{"tag": "04:A2", "worker_id": "w-001"}',
+    }
+    try:
+        gw = await asyncio.to_thread(connect, "firegrid", GATEWAY_PASSWORD, tls=False)
+        gw.subscribe("devices/+/up", "nbiot/+/up", "zigbee2mqtt/+", "patrol/+/scan")
+        sim = await asyncio.to_thread(connect, "simulator", "sim-secret")
+        sim.subscribe(
+            "grid/workers/+/alarms", "grid/stations/+/alarms", "grid/installers/+/alarms",
+            "grid/incidents/+/events", "devices/+/up", "patrol/+/scan",
+        )  # fmt: skip
+        for topic, payload in uplinks.items():
+            await asyncio.to_thread(sim.publish, topic, payload)
+        await eventually(
+            lambda: {t for t, _ in gw.messages} == set(uplinks), "the gateway hears every uplink"
+        )
+        # A dispatch forged in the gateway's name, then what only the gateway may send.
+        await asyncio.to_thread(sim.publish, "grid/workers/w-002/alarms", b'{"forged": 1}')
+        for topic in ("grid/installers/inst-7/alarms", "grid/incidents/i-1/events"):
+            await asyncio.to_thread(gw.publish, topic, b'{"overheard": 1}')
+        await asyncio.to_thread(gw.publish, "grid/stations/ms-1/alarms", b'{"station": 1}')
+        await asyncio.to_thread(gw.publish, "grid/workers/w-001/alarms", b'{"marker": 1}')
+        await eventually(lambda: sim.on("grid/workers/w-001/alarms"), "the phone rings")
+        # Everything refused went to the broker before the marker; only the dispatches came.
+        assert [t for t, _ in sim.messages] == [
+            "grid/stations/ms-1/alarms",
+            "grid/workers/w-001/alarms",
+        ]
+    finally:
+        for client in clients:
+            client.close()

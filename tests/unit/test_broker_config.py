@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+
+from paho.mqtt.client import topic_matches_sub
 
 from gateway.broker_config import (
     Account,
@@ -15,11 +18,16 @@ from gateway.broker_config import (
     plan_accounts,
     render_acl,
     render_passwd,
+    simulator_account,
 )
+from gateway.sim.responders import Responders
+from gateway.sim.scale import build_world, sim_plan
+from gateway.sim.traffic import reporters
 from tests.fixtures.registry import PROFILES
 
 TOPICS = {name: p.topics for name, p in PROFILES.items()}
 GATEWAY = gateway_account("firegrid", TOPICS)
+SIMULATOR = simulator_account("simulator", TOPICS)
 
 
 def _plan(*devices: DeviceEntry, workers: tuple[str, ...] = (), stations: tuple[str, ...] = ()):
@@ -80,6 +88,42 @@ def test_the_gateway_reads_every_device_topic_and_writes_the_grid_topics() -> No
     )
     assert GATEWAY.writes == ("grid/#",)
     assert _plan().accounts == [GATEWAY]
+
+
+def test_the_simulator_publishes_as_any_device_and_reads_only_the_alarms_it_answers() -> None:
+    assert SIMULATOR.writes == ("devices/+/up", "nbiot/+/up", "patrol/+/scan", "zigbee2mqtt/+")
+    assert SIMULATOR.reads == ("grid/workers/+/alarms", "grid/stations/+/alarms")
+    # Its responders play every worker's phone and every station: that is all it may read.
+    assert set(SIMULATOR.reads) == set(Responders.topics)
+    # No dispatch forged in the gateway's name, no installer's or incident's topic overheard.
+    for topic in ("grid/workers/w-001/alarms", "grid/incidents/i-1/events", "grid/centre/alarms"):
+        assert not any(topic_matches_sub(f, topic) for f in SIMULATOR.writes), topic
+    for topic in ("grid/installers/inst-7/alarms", "grid/incidents/i-1/events", "devices/x/up"):
+        assert not any(topic_matches_sub(f, topic) for f in SIMULATOR.reads), topic
+
+
+def test_every_topic_the_simulated_district_publishes_on_is_the_simulators_to_write() -> None:
+    district, fleet = build_world(0.02, seed=7)
+    plan = dataclasses.replace(sim_plan(PROFILES, 60.0), bad_message_every_s=1.0)
+    found = reporters(district, fleet, PROFILES, plan)
+    # Enough reports that the bad-message source goes round every kind it makes.
+    topics = {r.report(1_767_225_600.0 + n).topic for r in found for n in range(8)}
+    assert {t.split("/")[0] for t in topics} == {"devices", "nbiot", "patrol", "zigbee2mqtt"}
+    unwritable = [t for t in topics if not any(topic_matches_sub(f, t) for f in SIMULATOR.writes)]
+    assert unwritable == []
+
+
+def test_the_simulator_is_a_service_account_noted_as_demo_only_in_the_acl() -> None:
+    plan = plan_accounts(
+        RegistryView(TOPICS, [DeviceEntry("simulator", "smoke-detector")]), GATEWAY, SIMULATOR
+    )
+    assert plan.accounts == [GATEWAY, SIMULATOR]
+    assert plan.skipped == ["device simulator: user name simulator is taken"]
+    acl = render_acl(plan.accounts)
+    assert (
+        "\n# firegrid simulate: a development/demo account, never for production\n"
+        "user simulator\ntopic read grid/workers/+/alarms\n"
+    ) in acl
 
 
 def test_accounts_that_would_grant_too_much_or_break_the_files_are_refused_by_name() -> None:

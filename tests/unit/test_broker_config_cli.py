@@ -98,3 +98,39 @@ async def test_the_first_start_needs_only_the_gateway_account(tmp_path: Path) ->
     assert result.exit_code == 0, result.stderr
     assert set(parse_passwd((out / "passwd").read_text())) == {"firegrid"}
     assert "user firegrid\ntopic read devices/+/up\n" in (out / "acl").read_text()
+
+
+async def test_the_demo_stack_adds_the_simulators_account_from_its_url(tmp_path: Path) -> None:
+    out = tmp_path / "mosquitto"
+    sim_url = "mqtt://simulator:sim-pw@mosquitto:1883"
+    result = await firegrid("--gateway-only", "--out", str(out), "--simulator-url", sim_url)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == ""  # both passwords are their URLs' own: none issued
+    hashes = parse_passwd((out / "passwd").read_text())
+    assert set(hashes) == {"firegrid", "simulator"}
+    assert password_matches("sim-pw", hashes["simulator"])
+    assert "user simulator\ntopic read grid/workers/+/alarms\n" in (out / "acl").read_text()
+
+
+async def test_without_the_simulators_url_a_rerun_drops_its_account(
+    api: Access, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "mosquitto"
+    monkeypatch.setenv("FIREGRID_SIMULATOR_MQTT_URL", "mqtt://sim:sim-pw@mosquitto:1883")
+    assert (await firegrid("--gateway-only", "--out", str(out))).exit_code == 0
+    assert set(parse_passwd((out / "passwd").read_text())) == {"firegrid", "sim"}
+    monkeypatch.delenv("FIREGRID_SIMULATOR_MQTT_URL")
+    result = await firegrid("--out", str(out))
+    assert result.exit_code == 0, result.stderr
+    assert "sim" not in parse_passwd((out / "passwd").read_text())
+    assert "user sim\n" not in (out / "acl").read_text()
+
+
+async def test_a_simulator_url_the_broker_cannot_take_writes_nothing(tmp_path: Path) -> None:
+    out = tmp_path / "m"
+    same = await firegrid("--gateway-only", "--out", str(out), "--simulator-url", GATEWAY_URL)
+    assert same.exit_code == 1
+    assert "the simulator's account: user name firegrid is the gateway's" in same.stderr
+    bad = await firegrid("--gateway-only", "--out", str(out), "--simulator-url", "http://x")
+    assert bad.exit_code == 2 and "--simulator-url" in bad.stderr
+    assert not out.exists()
