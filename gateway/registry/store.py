@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -89,7 +89,12 @@ class Registry:
     # -- reads -------------------------------------------------------------------------------
 
     def devices(self) -> list[Device]:
+        """Sorted by id (listings); see :meth:`all_devices` for a sweep."""
         return sorted(self._by_id.values(), key=lambda d: d.id)
+
+    def all_devices(self) -> Collection[Device]:
+        """A live unordered view: copy it before awaiting anything while walking it."""
+        return self._by_id.values()
 
     def grid(self, code: str) -> Grid | None:
         record = self._grids.get(code)

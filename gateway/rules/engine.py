@@ -17,7 +17,7 @@ Typical wiring::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any
 
 from gateway.model import Device, Reading
@@ -30,6 +30,7 @@ from gateway.rules.store import DEVICE, Store
 from gateway.rules.topology import Topology
 
 SNAPSHOT_VERSION = 1
+DEVICES_PER_STEP = 2000  # ~3 ms of a tick's sweep between two chances for the event loop
 Commissioning = Callable[[str], bool] | Collection[str]
 
 
@@ -81,20 +82,43 @@ class RulesEngine:
         return out
 
     def on_tick(self, now: float, topology: Topology) -> list[Outcome]:
-        """Due hold/window timers, inactivity, patrol windows, then grid storms."""
+        """Due hold/window timers, inactivity, patrol windows, then grid storms: one pass."""
+        return [outcome for step in self.tick_in_steps(now, topology) for outcome in step]
+
+    def tick_in_steps(
+        self, now: float, topology: Topology, devices_per_step: int = DEVICES_PER_STEP
+    ) -> Iterator[list[Outcome]]:
+        """The same pass cut into steps of at most ``devices_per_step`` devices, each step's
+        outcomes final when it is yielded, so a caller on an event loop lets other work — an
+        alarm — run between steps instead of waiting for a city's sweep (~1.5 µs a device).
+
+        A device read in between is judged by its next step on the state that reading left; a
+        device deleted or re-registered in between is left to the next pass; a rule reload in
+        between ends the pass (the next tick starts on the new rules); the
+        storms are judged after the last device, on the whole pass's counts.
+        """
         store = self._store
+        rules = store.rules
         tick = Tick(now, topology, [])
         self._run_timers(tick)
-        ticking = store.rules.ticking
+        ticking = rules.ticking
         if ticking:
-            for device in topology.devices():
-                rules = ticking.get(device.profile)
-                if rules is not None:
-                    for rule in rules:
-                        rule.on_tick(store, tick, device)
-        for storm in store.rules.storms:
+            devices = list(topology.devices())
+            for first in range(0, len(devices), devices_per_step):
+                if store.rules is not rules:
+                    return
+                for device in devices[first : first + devices_per_step]:
+                    device_rules = ticking.get(device.profile)
+                    if device_rules is not None and topology.device(device.id) is device:
+                        for rule in device_rules:
+                            rule.on_tick(store, tick, device)
+                yield tick.out
+                tick.out = []
+        if store.rules is not rules:
+            return
+        for storm in rules.storms:
             storm.on_tick(store, tick)
-        return tick.out
+        yield tick.out
 
     def _run_timers(self, tick: Tick) -> None:
         store = self._store

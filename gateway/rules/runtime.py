@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ class RegistryTopology:
         self._tracker = tracker
 
     def devices(self) -> Iterable[Device]:
-        return self._registry.devices()
+        return self._registry.all_devices()
 
     def device(self, device_id: str) -> Device | None:
         return self._registry.by_id(device_id)
@@ -95,6 +95,9 @@ class RulesRuntime:
 
     def on_tick(self, now: float) -> list[Outcome]:
         return self.engine.on_tick(now, self._topology)
+
+    def tick_in_steps(self, now: float) -> Iterator[list[Outcome]]:
+        return self.engine.tick_in_steps(now, self._topology)
 
     async def save(self) -> None:
         """Write the keys changed since the last save, in one transaction."""
