@@ -63,7 +63,8 @@ class Pipeline:
         self._metrics.rejected.labels(reason).inc()
         self._log.warning(reason, "refused message on %s: %s: %s", topic, reason, detail)
 
-    def _resolve(self, topic: str, payload: bytes, at: float) -> tuple[Device, Codec] | None:
+    def resolve(self, topic: str, payload: bytes, at: float) -> tuple[Device, Codec] | None:
+        """The registered device a message comes from and its codec; None (counted) if none."""
         match = self.router.match(topic)
         if match is None:
             self._reject("unknown_topic", topic, "no device profile declares this topic")
@@ -97,7 +98,7 @@ class Pipeline:
         if len(payload) > self._max_payload:
             self._reject("oversize", topic, f"{len(payload)} bytes > {self._max_payload}")
             return None
-        resolved = self._resolve(topic, payload, received_at)
+        resolved = self.resolve(topic, payload, received_at)
         if resolved is None:
             return None
         device, codec = resolved
