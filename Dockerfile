@@ -1,5 +1,9 @@
 # firegrid gateway image (used by docker-compose.yml).
 FROM python:3.11-slim
+# openssl: deploy/mosquitto/init.sh (the compose stack's mosquitto-init) makes the broker's
+# certificate with it.
+RUN apt-get update && apt-get install -y --no-install-recommends openssl \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY gateway ./gateway

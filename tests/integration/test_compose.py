@@ -24,7 +24,15 @@ pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
 COMPOSE = REPO / "docker-compose.yml"
 # Variables a user may set: unset here, so the file's own defaults are what is checked.
-OVERRIDABLE = ("MQTT_PASSWORD", "INFLUX_TOKEN", "INFLUX_BUCKET", "GRAFANA_ADMIN_PASSWORD")
+OVERRIDABLE = (
+    "MQTT_PASSWORD",
+    "MQTT_SIMULATOR_PASSWORD",
+    "MQTT_TLS_HOSTNAME",
+    "INFLUX_TOKEN",
+    "INFLUX_BUCKET",
+    "GRAFANA_ADMIN_PASSWORD",
+    "FIREGRID_ADMIN_TOKEN",
+)
 
 
 def _plugin_works(command: list[str], env: dict[str, str]) -> bool:
@@ -92,15 +100,46 @@ def test_every_service_of_the_stack_is_there_and_starts_after_what_it_needs(
     stack: dict[str, Any],
 ) -> None:
     services = stack["services"]
-    assert set(services) == {"mosquitto", "influxdb", "grafana", "firegrid", "simulator"}
+    assert set(services) == {
+        "mosquitto-init", "mosquitto", "influxdb", "grafana", "firegrid", "simulator",
+    }  # fmt: skip
     for name in ("mosquitto", "influxdb", "grafana", "firegrid"):
         assert services[name]["healthcheck"]["test"], name
     needs = {name: s.get("depends_on", {}) for name, s in services.items()}
+    assert needs["mosquitto"] == {
+        "mosquitto-init": {"condition": "service_completed_successfully", "required": True}
+    }
     assert needs["firegrid"].keys() == {"mosquitto", "influxdb"}
     assert needs["grafana"].keys() == {"influxdb"}
     assert needs["simulator"].keys() == {"mosquitto", "firegrid"}
-    for wanted in needs.values():
-        assert {w["condition"] for w in wanted.values()} <= {"service_healthy"}
+    for name, wanted in needs.items():
+        if name != "mosquitto":
+            assert {w["condition"] for w in wanted.values()} <= {"service_healthy"}, name
+
+
+def test_the_broker_starts_with_what_mosquitto_init_makes_for_who_logs_in(
+    stack: dict[str, Any],
+) -> None:
+    """The first start needs no manual step: the init service runs deploy/mosquitto/init.sh on
+    the broker's config folder, with the very URLs the gateway and the simulator log in with."""
+    services = stack["services"]
+    init, broker = services["mosquitto-init"], services["mosquitto"]
+    assert init["command"] == ["sh", "/mosquitto/config/init.sh"]
+    assert (REPO / "deploy" / "mosquitto" / "init.sh").exists()
+    assert init["volumes"] == broker["volumes"][:1]
+    assert init["volumes"][0]["target"] == "/mosquitto/config"
+    assert init["build"] == services["firegrid"]["build"]  # firegrid broker-config, openssl
+    env = init["environment"]
+    gateway_url = services["firegrid"]["environment"]["FIREGRID_MQTT_URL"]
+    simulator_url = services["simulator"]["environment"]["FIREGRID_MQTT_URL"]
+    assert (env["FIREGRID_MQTT_URL"], env["FIREGRID_SIMULATOR_MQTT_URL"]) == (
+        gateway_url,
+        simulator_url,
+    )
+    assert env["FIREGRID_MQTT_URL"] == "mqtt://firegrid:firegrid@mosquitto:1883"
+    assert env["FIREGRID_SIMULATOR_MQTT_URL"] == "mqtt://simulator:simulator@mosquitto:1883"
+    # The broker's health check logs in as the gateway, with the gateway's password.
+    assert broker["environment"]["MQTT_PASSWORD"] == "firegrid"
 
 
 def test_influxdb_is_a_pinned_2x_that_answers_influxql(stack: dict[str, Any]) -> None:
