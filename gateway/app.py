@@ -295,7 +295,12 @@ class Gateway:
         """Per-component state for ``/healthz``: truthful, so a dead InfluxDB shows as degraded."""
         sink = self.sink.health()
         parts: dict[str, dict[str, object]] = {
-            "sink": {"ok": sink.ok, "detail": sink.detail, "buffered": sink.buffered},
+            "sink": {
+                "ok": sink.ok,
+                "detail": sink.detail,
+                "buffered": sink.buffered,
+                "spooled": sink.spooled,
+            },
         }
         if self.mqtt is not None:
             up = self.mqtt.connected

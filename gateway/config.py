@@ -63,6 +63,8 @@ class Settings(BaseModel):
     influx_batch_size: Annotated[int, Field(gt=0)] = 5000
     influx_flush_interval_s: Annotated[float, Field(gt=0)] = 1.0
     influx_max_buffer_points: Annotated[int, Field(gt=0)] = 1_000_000
+    # The disk spool (<data_dir>/spool/influx) holding batches while InfluxDB cannot take them.
+    influx_spool_max_bytes: Annotated[int, Field(gt=0)] = 512 * 1024 * 1024
 
     data_dir: Path = Path("firegrid-data")
     history_retention_days: Annotated[int, Field(gt=0)] = 30

@@ -41,12 +41,21 @@ class Metrics:
         )
         self.sink_dropped = Counter(
             "firegrid_sink_points_dropped",
-            "Points a sink gave up on (buffer full or refused by the database)",
+            "Points a sink gave up on (buffer/spool full, spool damaged, refused by the database)",
             ["sink", "reason"],
             registry=r,
         )
         self.sink_buffer = Gauge(
-            "firegrid_sink_buffer_points", "Points waiting to be written", ["sink"], registry=r
+            "firegrid_sink_buffer_points", "Points waiting in memory", ["sink"], registry=r
+        )
+        self.sink_spool_points = Gauge(
+            "firegrid_sink_spool_points",
+            "Points spooled to disk while the database was away, waiting to be replayed",
+            ["sink"],
+            registry=r,
+        )
+        self.sink_spool_bytes = Gauge(
+            "firegrid_sink_spool_bytes", "Size of the sink's disk spool", ["sink"], registry=r
         )
         self.sink_batch_size = Histogram(
             "firegrid_sink_batch_points",

@@ -12,9 +12,12 @@ from gateway.model import Device, Reading
 
 @dataclass(frozen=True, slots=True)
 class SinkHealth:
+    """``buffered``: every point not yet written; ``spooled``: those of them on disk."""
+
     ok: bool
     detail: str
     buffered: int = 0
+    spooled: int = 0
 
 
 class Sink(abc.ABC):

@@ -8,9 +8,15 @@ batches in order, retrying with exponential backoff and jitter (honouring ``Retr
 InfluxDB 2.x/3.x, 1.8+, VictoriaMetrics); the v1 request (InfluxDB 1.x, ``db``/``rp``, basic
 auth) is a plain aiohttp POST, which influxdb-client does not offer.
 
-When the database refuses data (4xx other than 429: a field type conflict, a missing database,
-bad credentials) retrying cannot help: the batch is dropped, counted with its reason in
+When the database refuses data (400, 413, 422: a field type conflict, a point too large)
+retrying cannot help: the batch is dropped, counted with its reason in
 ``firegrid_sink_points_dropped`` and logged with the status and the server's words.
+
+When the database cannot take a batch now (unreachable, 5xx, 429, timeouts, 401/403/404), the
+batch goes to a disk spool (:mod:`gateway.sinks.spool`, under ``<data_dir>/spool/influx/``) and
+so does every later batch until the spool is replayed, oldest first, once the server answers
+again: order is kept, the memory buffer stays small, and a SIGKILL or a restart loses nothing
+spooled. The spool is bounded in bytes; beyond it the oldest batches go, counted and logged.
 """
 
 from __future__ import annotations
@@ -23,10 +29,11 @@ import random
 import re
 import time
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Any, Literal, Protocol
+from pathlib import Path
+from typing import Any, Literal, Protocol, TypeVar
 
 import aiohttp
 from influxdb_client.client.exceptions import InfluxDBError
@@ -39,6 +46,7 @@ from gateway.model import Device, Reading
 from gateway.ratelog import RateLimitedLogger
 from gateway.sinks.base import Sink, SinkHealth
 from gateway.sinks.lineprotocol import LineProtocol
+from gateway.sinks.spool import Spool
 
 log = logging.getLogger(__name__)
 
@@ -48,17 +56,20 @@ _PARTIAL_WRITE = re.compile(r"dropped=(\d+)")
 # bucket) are an operator's fix away: keep the points (bounded buffer) and report degraded.
 _REFUSED = {400: "bad_data", 413: "too_large", 422: "bad_data"}
 _RETRIED = {401, 403, 404, 408, 429}
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True, slots=True)
 class InfluxConfig:
     """Where and how to write. v1 uses ``db``/``rp``/``user``/``password``; v2 the rest.
 
-    ``max_buffer_points`` bounds the points waiting; the batch on the wire (at most
-    ``batch_size``) comes on top while its request lasts.
+    ``max_buffer_points`` bounds the points waiting in memory; the batch on the wire (at most
+    ``batch_size``) comes on top while its request lasts. ``spool_max_bytes`` bounds the
+    batches spooled in ``spool_dir`` while the server cannot take them.
     """
 
     url: str
+    spool_dir: Path
     api: Literal["v1", "v2"] = "v2"
     db: str = "firegrid"
     rp: str | None = None
@@ -74,6 +85,7 @@ class InfluxConfig:
     retry_max_s: float = 30.0
     request_timeout_s: float = 10.0
     stop_timeout_s: float = 10.0
+    spool_max_bytes: int = 512 * 1024 * 1024
 
 
 class WriteError(Exception):
@@ -183,7 +195,11 @@ class _V2Transport:
 
 
 class InfluxSink(Sink):
-    """Buffers lines in memory and writes them in batches, in order, from one task."""
+    """Buffers lines in memory and writes them in batches, in order, from one task.
+
+    A batch the server cannot take now goes to the disk spool, and so does everything after it
+    until the spool has been replayed: oldest first, so nothing newer overtakes what waits.
+    """
 
     def __init__(
         self,
@@ -203,7 +219,8 @@ class InfluxSink(Sink):
         )
         self._buffer: deque[str] = deque()
         self._in_flight = 0
-        # Points accepted into / gone out of the buffer (written or dropped): flush() waits
+        self._spool = Spool(config.spool_dir, config.spool_max_bytes, f"{name} spool")
+        # Points accepted into / gone out of the sink (written or dropped): flush() waits
         # until everything accepted before it was called has gone out.
         self._accepted = 0
         self._gone = 0
@@ -213,6 +230,8 @@ class InfluxSink(Sink):
         self._task: asyncio.Task[None] | None = None
         self._failure: str | None = None
         self._last_ok: float | None = None
+        self._attempt = 0  # failed attempts in a row; > 0 while the server is failing
+        self._retry_at = 0.0
         self._ratelog = RateLimitedLogger(log)
         self._m_points = metrics.sink_points.labels(name)
         self._m_buffer = metrics.sink_buffer.labels(name)
@@ -221,10 +240,18 @@ class InfluxSink(Sink):
         self._m_errors = metrics.sink_errors
         self._m_dropped = metrics.sink_dropped
         self._m_buffer_full = metrics.sink_dropped.labels(name, "buffer_full")
+        self._spooled = 0  # the spool's depth as of its last operation (which runs in a thread)
+        metrics.sink_spool_points.labels(name).set_function(lambda: self._spooled)
+        metrics.sink_spool_bytes.labels(name).set_function(lambda: self._spool.bytes)
 
     @property
     def buffered(self) -> int:
-        return len(self._buffer) + self._in_flight
+        """Every point not yet written: in memory, on the wire, or spooled."""
+        return len(self._buffer) + self._in_flight + self._spooled
+
+    @property
+    def spooled(self) -> int:
+        return self._spooled
 
     def write(self, reading: Reading, device: Device) -> None:
         line = self._lines.line(reading, device)
@@ -247,22 +274,31 @@ class InfluxSink(Sink):
             self._wake.set()
 
     def health(self) -> SinkHealth:
-        buffered = self.buffered
+        """Degraded while the server fails, and after that until the spool is replayed."""
+        buffered, spooled = self.buffered, self.spooled
         if self._task is None or self._task.done():
-            return SinkHealth(False, f"{self.name} writer not running", buffered)
+            return SinkHealth(False, f"{self.name} writer not running", buffered, spooled)
         if self._failure is not None:
-            return SinkHealth(False, self._failure, buffered)
+            on_disk = f"; {spooled} points spooled to disk" if spooled else ""
+            return SinkHealth(False, self._failure + on_disk, buffered, spooled)
+        target = self._describe_target()
+        if spooled:
+            detail = f"{target}: replaying {spooled} spooled points"
+            return SinkHealth(False, detail, buffered, spooled)
         if self._last_ok is None:
-            return SinkHealth(True, f"{self._describe_target()}: nothing written yet", buffered)
+            return SinkHealth(True, f"{target}: nothing written yet", buffered)
         ago = time.monotonic() - self._last_ok
-        return SinkHealth(True, f"{self._describe_target()}: last write {ago:.1f} s ago", buffered)
+        return SinkHealth(True, f"{target}: last write {ago:.1f} s ago", buffered)
 
     async def start(self) -> None:
+        """Open the spool (what an earlier run left is sent first), connect, start writing."""
+        await self._spool_op(self._spool.load)
+        self._accepted += self._spooled
         await self._transport.open()
         self._task = asyncio.create_task(self._run(), name=f"{self.name}-writer")
 
     async def flush(self) -> None:
-        """Return once everything buffered before the call is written or dropped."""
+        """Return once everything accepted before the call is written or dropped."""
         target = self._accepted
         while self._gone < target:
             if self._task is None or self._task.done():
@@ -272,7 +308,7 @@ class InfluxSink(Sink):
             await progress.wait()
 
     async def stop(self) -> None:
-        """Write what is buffered (waiting at most ``stop_timeout_s``), then close."""
+        """Write what is buffered (waiting at most ``stop_timeout_s``), spool the rest, close."""
         if self._task is not None:
             self._closing.set()
             self._wake.set()
@@ -283,80 +319,151 @@ class InfluxSink(Sink):
                 with contextlib.suppress(asyncio.CancelledError):
                     await self._task
             self._task = None
+        await self._spool_buffer()
         if self._buffer:
             lost = len(self._buffer)
             self._m_dropped.labels(self.name, "shutdown").inc(lost)
             log.error("%s stopped with %d points unwritten (%s)", self.name, lost, self._failure)
             self._buffer.clear()
+        if self._spooled:
+            log.warning(
+                "%s stopped with %d points spooled in %s: they are written on the next start",
+                self.name,
+                self._spooled,
+                self._spool.directory,
+            )
         self._m_buffer.set(0)
         await self._transport.close()
 
     async def _run(self) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self._config.flush_interval_s)
+                await asyncio.wait_for(self._wake.wait(), self._wait_s())
             self._wake.clear()
-            self._m_buffer.set(self.buffered)
             await self._drain()
+            self._m_buffer.set(len(self._buffer) + self._in_flight)
             if self._closing.is_set():
                 return
 
+    def _wait_s(self) -> float:
+        until_retry = self._retry_at - time.monotonic()
+        interval = self._config.flush_interval_s
+        return min(interval, until_retry) if until_retry > 0 else interval
+
     async def _drain(self) -> None:
-        attempt = 0
-        while self._buffer:
-            retry_after = await self._send_batch()
-            self._m_buffer.set(len(self._buffer))
-            if retry_after is None:
-                attempt = 0
-                continue
-            attempt += 1
-            # While stopping, retry promptly: stop() bounds the total wait.
-            if not self._closing.is_set():
-                delay = retry_after or self._backoff(attempt)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._closing.wait(), delay)
+        """Send what waits, oldest first: the spool, then memory.
+
+        While the spool holds anything, memory goes to the spool behind it (so nothing newer
+        overtakes it, and a SIGKILL loses at most one flush interval). While InfluxDB takes
+        every batch the spool is empty and never touched: no disk I/O on the healthy path.
+        """
+        while True:
+            if self._closing.is_set() and self._attempt:
+                return  # failing while stopping: stop() spools the rest at once
+            if len(self._spool) and not await self._spool_buffer():
+                return
+            if time.monotonic() < self._retry_at:
+                return
+            if len(self._spool):
+                sent = await self._replay()
+            elif self._buffer:
+                sent = await self._send_buffered()
             else:
-                await asyncio.sleep(min(self._backoff(attempt), 1.0))
+                return
+            if not sent:
+                return
+
+    async def _send_buffered(self) -> bool:
+        """Send the oldest batch from memory; if the server cannot take it now, spool it."""
+        n = min(self._config.batch_size, len(self._buffer))
+        batch = [self._buffer.popleft() for _ in range(n)]
+        self._in_flight = n
+        try:
+            done = await self._send("\n".join(batch).encode(), n)
+        except BaseException:
+            # Cancelled mid-request (stop() timed out): stop() spools it.
+            self._requeue(batch)
+            raise
+        if done:
+            self._done(n)
+        else:
+            await self._to_spool(batch)
+        return done
+
+    async def _replay(self) -> bool:
+        """Send the oldest spooled batch; take it off the spool once the server has it."""
+        batch = await self._spool_op(self._spool.head)
+        if batch is None:
+            return True
+        if not await self._send(batch.body, batch.points):
+            return False
+        await self._spool_op(self._spool.pop, batch)
+        self._done(batch.points)
+        return True
+
+    async def _spool_buffer(self) -> bool:
+        """Move memory to the spool, behind what is there, a batch per file."""
+        while self._buffer:
+            n = min(self._config.batch_size, len(self._buffer))
+            if not await self._to_spool([self._buffer.popleft() for _ in range(n)]):
+                return False
+        return True
+
+    async def _to_spool(self, batch: list[str]) -> bool:
+        """Append to the spool; if the disk refuses, keep the batch in memory (bounded)."""
+        self._in_flight = len(batch)
+        try:
+            await self._spool_op(self._spool.append, batch, self._failure)
+        except OSError as exc:
+            self._ratelog.warning(
+                "spool_error",
+                "%s: cannot spool %d points to %s (%s): keeping them in memory",
+                self.name,
+                len(batch),
+                self._spool.directory,
+                _describe(exc),
+            )
+            self._requeue(batch)
+            self._retry_later(None)
+            return False
+        finally:
+            self._in_flight = 0
+        return True
+
+    async def _send(self, body: bytes, n: int) -> bool:
+        """One write request. True when done with the batch (written or refused: the caller
+        counts it gone), False when the server could not take it now (a retry is scheduled)."""
+        self._m_batch.observe(n)
+        started = time.monotonic()
+        try:
+            await self._transport.send(body)
+        except Exception as exc:
+            self._m_seconds.observe(time.monotonic() - started)
+            failed = exc if isinstance(exc, WriteError) else WriteError(None, _describe(exc))
+            if failed.status is None or failed.status >= 500 or failed.status in _RETRIED:
+                self._failed(failed, _retry_reason(failed.status))
+                self._retry_later(failed.retry_after)
+                return False
+            self._refused(failed, n)
+            self._attempt, self._retry_at = 0, 0.0
+            return True
+        self._m_seconds.observe(time.monotonic() - started)
+        self._m_points.inc(n)
+        self._failure = None
+        self._last_ok = time.monotonic()
+        self._attempt, self._retry_at = 0, 0.0
+        return True
+
+    def _retry_later(self, retry_after: float | None) -> None:
+        self._attempt += 1
+        self._retry_at = time.monotonic() + (retry_after or self._backoff(self._attempt))
 
     def _backoff(self, attempt: int) -> float:
         base = min(self._config.retry_max_s, self._config.retry_initial_s * 2.0 ** (attempt - 1))
         return base * random.uniform(0.5, 1.0)
 
-    async def _send_batch(self) -> float | None:
-        """Send the oldest batch.
-
-        Returns None when done with it (written or refused), else the seconds to wait before
-        retrying (0: use the backoff).
-        """
-        n = min(self._config.batch_size, len(self._buffer))
-        batch = [self._buffer.popleft() for _ in range(n)]
-        self._in_flight = n
-        self._m_batch.observe(n)
-        started = time.monotonic()
-        try:
-            await self._transport.send("\n".join(batch).encode())
-        except Exception as exc:
-            self._m_seconds.observe(time.monotonic() - started)
-            failed = exc if isinstance(exc, WriteError) else WriteError(None, _describe(exc))
-            if failed.status is None or failed.status >= 500 or failed.status in _RETRIED:
-                self._requeue(batch)
-                self._failed(failed, _retry_reason(failed.status))
-                return failed.retry_after or 0.0
-            self._refused(failed, n)
-            return None
-        except BaseException:
-            # Cancelled mid-request (stop() timed out): keep the batch for the final count.
-            self._requeue(batch)
-            raise
-        self._m_seconds.observe(time.monotonic() - started)
-        self._m_points.inc(n)
-        self._done(n)
-        self._failure = None
-        self._last_ok = time.monotonic()
-        return None
-
     def _requeue(self, batch: list[str]) -> None:
-        """Put a failed batch back at the head, then shed the oldest beyond the bound."""
+        """Put a batch back at the head of memory, then shed the oldest beyond the bound."""
         self._in_flight = 0
         self._buffer.extendleft(reversed(batch))
         excess = len(self._buffer) - self._config.max_buffer_points
@@ -367,12 +474,40 @@ class InfluxSink(Sink):
             self._gone += excess
             self._pulse()
 
+    async def _spool_op(self, job: Callable[..., _T], *args: object) -> _T:
+        """Run a spool operation in a thread, then take its depth and losses on this loop.
+
+        Cancelled, it still waits for the thread to finish: two operations on the spool never
+        overlap, and what was appended stays appended.
+        """
+        future = asyncio.ensure_future(asyncio.to_thread(job, *args))
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            await asyncio.wait([future])
+            raise
+        finally:
+            self._spooled = self._spool.points
+            self._count_spool_losses()
+
+    def _count_spool_losses(self) -> None:
+        """What the spool dropped (at its bound) or found damaged: counted, and gone."""
+        for reason, points in self._spool.take_lost().items():
+            self._m_dropped.labels(self.name, reason).inc(points)
+            self._gone += points
+            self._pulse()
+
     def _failed(self, exc: WriteError, reason: str) -> None:
         self._m_errors.labels(self.name, reason).inc()
         what = "unreachable" if exc.status is None else "failing"
         self._failure = f"InfluxDB {what}: {_excerpt(str(exc))}"
         self._ratelog.warning(
-            reason, "%s: %s; %d points buffered, retrying", self.name, self._failure, self.buffered
+            reason,
+            "%s: %s; %d points waiting (%d spooled to disk), retrying",
+            self.name,
+            self._failure,
+            self.buffered,
+            self.spooled,
         )
 
     def _refused(self, exc: WriteError, n: int) -> None:
@@ -383,7 +518,6 @@ class InfluxSink(Sink):
         self._m_errors.labels(self.name, reason).inc()
         self._m_dropped.labels(self.name, reason).inc(dropped)
         self._m_points.inc(n - dropped)
-        self._done(n)
         self._failure = f"InfluxDB refused a batch: HTTP {exc.status}: {_excerpt(exc.detail)}"
         log.error(
             "%s: dropped %d of %d points, HTTP %s from %s: %s",
@@ -433,6 +567,8 @@ def build_influx_sink(
         batch_size=settings.influx_batch_size,
         flush_interval_s=settings.influx_flush_interval_s,
         max_buffer_points=max(settings.influx_max_buffer_points, settings.influx_batch_size),
+        spool_dir=settings.data_dir / "spool" / "influx",
+        spool_max_bytes=settings.influx_spool_max_bytes,
     )
     return InfluxSink(config, metrics, tag_fields, string_fields)
 

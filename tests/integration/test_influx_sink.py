@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -78,9 +79,13 @@ def one(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return rows[0]
 
 
-async def test_every_measurement_is_written_through_the_v1_api(influxdb: InfluxServer) -> None:
+async def test_every_measurement_is_written_through_the_v1_api(
+    influxdb: InfluxServer, tmp_path: Path
+) -> None:
     influxdb.create_database("firegrid_v1")
-    cfg = InfluxConfig(url=influxdb.url, api="v1", db="firegrid_v1", flush_interval_s=0.05)
+    cfg = InfluxConfig(
+        url=influxdb.url, spool_dir=tmp_path, api="v1", db="firegrid_v1", flush_interval_s=0.05
+    )
     metrics = Metrics()
     async with InfluxSink(cfg, metrics, TAG_FIELDS, STRING_FIELDS) as sink:
         for reading, device in fleet("v1"):
@@ -127,10 +132,12 @@ async def test_every_measurement_is_written_through_the_v1_api(influxdb: InfluxS
 
 
 async def test_a_field_type_conflict_drops_only_the_conflicting_point(
-    influxdb: InfluxServer,
+    influxdb: InfluxServer, tmp_path: Path
 ) -> None:
     influxdb.create_database("firegrid_conflict")
-    cfg = InfluxConfig(url=influxdb.url, api="v1", db="firegrid_conflict", flush_interval_s=60)
+    cfg = InfluxConfig(
+        url=influxdb.url, spool_dir=tmp_path, api="v1", db="firegrid_conflict", flush_interval_s=60
+    )
     detector = Device("sd-c1", "smoke-detector", "hall", "G-0302")
     metrics = Metrics()
     async with InfluxSink(cfg, metrics) as sink:
@@ -156,9 +163,12 @@ async def test_a_field_type_conflict_drops_only_the_conflicting_point(
     assert counted("firegrid_sink_points_written_total") == 2
 
 
-async def test_every_measurement_is_written_through_the_v2_api(victoria: VictoriaServer) -> None:
+async def test_every_measurement_is_written_through_the_v2_api(
+    victoria: VictoriaServer, tmp_path: Path
+) -> None:
     cfg = InfluxConfig(
         url=victoria.url,
+        spool_dir=tmp_path,
         api="v2",
         org="city",
         bucket="firegrid",
