@@ -1,0 +1,256 @@
+"""The web console in a real browser against a real gateway and a real Mosquitto: an installer
+registers and commissions a smoke detector, its alarm reaches the grid worker's phone within
+2 s of the MQTT publish, the worker accepts, arrives and handles it with a photo, the officer
+verifies and closes it, and the board shows it closed.
+
+``FIREGRID_SCREENSHOTS=docs/screenshots`` keeps the screenshots of each view (the README's).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import struct
+import threading
+import time
+import zlib
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+import paho.mqtt.client as paho
+import pytest
+from playwright.async_api import Page, expect
+
+from tests.browser.conftest import Browser
+from tests.integration.harness import eventually, publish, register, running, settings_for
+from tests.servers.mosquitto import MosquittoServer
+
+pytestmark = pytest.mark.integration
+
+ALARM = orjson.dumps({"smoke": True, "battery_pct": 80})
+TEST_PRESS = orjson.dumps({"test": True, "battery_pct": 80})
+RELEASED = orjson.dumps({"smoke": False, "test": False, "battery_pct": 80})  # the self-test ends
+WORKER_POSITION = {"latitude": 31.2362, "longitude": 121.4655}  # a block from the detector
+
+
+def png(width: int = 96, height: int = 64) -> bytes:
+    """A small real PNG (a red-to-yellow gradient), as a phone camera would send a JPEG."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(
+        b"\x00" + b"".join(bytes((220, 40 + 180 * x // width, 30)) for x in range(width))
+        for _ in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def connected_publisher(port: int) -> paho.Client:
+    client = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id="detector-sd-web-1")
+    connected = threading.Event()
+    client.on_connect = lambda *_: connected.set()
+    client.connect("127.0.0.1", port)
+    client.loop_start()
+    if not connected.wait(10):
+        raise TimeoutError("the test publisher did not connect")
+    return client
+
+
+def screenshots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("FIREGRID_SCREENSHOTS") or tmp_path / "screenshots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+async def issue(api: httpx.AsyncClient, role: str, name: str, worker_id: str | None = None) -> str:
+    body: dict[str, Any] = {"role": role, "name": name}
+    if worker_id:
+        body["worker_id"] = worker_id
+    response = await api.post("/tokens", json=body)
+    assert response.status_code == 201, response.text
+    secret: str = response.json()["secret"]
+    return secret
+
+
+async def sign_in(page: Page, base: str, token: str) -> None:
+    await page.goto(f"{base}/console/")
+    await page.fill("#token", token)
+    await page.click("#signin-form button[type=submit]")
+    await expect(page.locator("#stream-status")).to_have_attribute("data-live", "true")
+
+
+async def district(api: httpx.AsyncClient) -> None:
+    await register(api, [])
+    for worker in ("w-001", "w-002", "w-003", "w-004", "w-101"):
+        response = await api.post("/workers", json={"id": worker, "name": worker, "phone": ""})
+        assert response.status_code == 201, response.text
+    station = {
+        "id": "ms-1",
+        "name": "贵州路微型消防站",
+        "phone": "",
+        "lat": 31.2362,
+        "lon": 121.4655,
+    }
+    assert (await api.post("/stations", json=station)).status_code == 201
+    neighbours = [
+        ("sd-0102-a", "贵州路 120 号", 31.236, 121.475, "G-0102"),
+        ("sd-0103-a", "北京东路 8 号", 31.225, 121.463, "G-0103"),
+        ("sd-0104-a", "宁波路 55 号", 31.226, 121.476, "G-0104"),
+    ]
+    for device_id, address, lat, lon, _ in neighbours:
+        location = {"address": address, "building": "1 号楼", "floor": "2", "lat": lat, "lon": lon}
+        body = {"id": device_id, "profile": "smoke-detector", "name": address, "location": location}
+        response = await api.post("/devices", json=body)
+        assert response.status_code == 201, response.text
+
+
+async def test_installer_worker_and_officer_close_the_loop_in_a_real_browser(
+    mosquitto: MosquittoServer, tmp_path: Path, browser: Browser
+) -> None:
+    shots = screenshots(tmp_path)
+    settings = settings_for(tmp_path, mosquitto.url)
+    async with running(settings) as (gateway, api):
+        await district(api)
+        base = f"http://127.0.0.1:{gateway.api_port}"
+        installer_token = await issue(api, "installer", "inst-01")
+        worker_token = await issue(api, "worker", "张伟", "w-001")
+        officer_token = await issue(api, "officer", "李监管")
+
+        # -- the installer: place the sensor, see its grid, save, press the test button --------
+        installer = await browser.page()
+        await sign_in(installer, base, installer_token)
+        form = installer.locator("#register-form")
+        await form.locator("input[name=id]").fill("sd-web-1")
+        await form.locator("select[name=profile]").select_option("smoke-detector")
+        await expect(installer.locator("#profile-desc")).not_to_be_empty()
+        await form.locator("input[name=name]").fill("贵州路 101 号 3 楼烟感")
+        await form.locator("input[name=address]").fill("贵州路 101 号")
+        await form.locator("input[name=building]").fill("1 号楼")
+        await form.locator("input[name=floor]").fill("3")
+        # Placed on the map first, then corrected by typing: both show the grid before saving.
+        await installer.locator('#installer-map path[data-grid="G-0104"]').click()
+        await expect(installer.locator("#grid-found")).to_have_attribute("data-grid", "G-0104")
+        await form.locator("input[name=lat]").fill("31.235")
+        await form.locator("input[name=lon]").fill("121.465")
+        await expect(installer.locator("#grid-found")).to_have_attribute("data-grid", "G-0101")
+        await form.locator("button[type=submit]").click()
+        status = installer.locator("#commission-status")
+        await expect(status).to_have_attribute("data-state", "waiting")
+        await asyncio.to_thread(publish, mosquitto.port, [("devices/sd-web-1/up", TEST_PRESS)])
+        await expect(status).to_have_attribute("data-state", "commissioned", timeout=10_000)
+        await installer.screenshot(path=shots / "installer.png", full_page=True)
+        await asyncio.to_thread(publish, mosquitto.port, [("devices/sd-web-1/up", RELEASED)])
+        commissioned = await api.get("/devices/sd-web-1/commissioning")
+        assert commissioned.status_code == 200, commissioned.text
+        assert commissioned.json()["by"] == "inst-01"
+
+        # -- the grid worker's phone: the alarm arrives live, within 2 s of the publish ---------
+        await browser.context.grant_permissions(["geolocation", "notifications"], origin=base)
+        await browser.context.set_geolocation(WORKER_POSITION)
+        await installer.close()
+        worker = await browser.page(390, 844)
+        await worker.bring_to_front()
+        await sign_in(worker, base, worker_token)
+        await worker.click("#alerts-on")
+        card = worker.locator('article.card[data-device="sd-web-1"]')
+        # Connected beforehand, so the clock starts at the publish itself, as a detector's does.
+        detector = await asyncio.to_thread(connected_publisher, mosquitto.port)
+        try:
+            published = time.monotonic()
+            detector.publish("devices/sd-web-1/up", ALARM, qos=1)
+            await card.wait_for(state="visible", timeout=2000)
+            elapsed = time.monotonic() - published
+        finally:
+            await asyncio.to_thread(detector.loop_stop)
+            detector.disconnect()
+        print(f"alarm on the worker page {elapsed:.3f} s after the publish")
+        assert elapsed <= 2.0
+        [incident] = (
+            await api.get("/incidents", params={"device": "sd-web-1", "test": "false"})
+        ).json()
+        assert await worker.evaluate("document.body.dataset.alerted") == incident["id"]
+        await expect(card.locator(".distance")).to_contain_text("m")
+        await worker.screenshot(path=shots / "worker.png", full_page=True)
+
+        await card.locator("[data-action=ack]").click()
+        await expect(card.locator(".status")).to_have_attribute("data-status", "accepted")
+        await card.locator("[data-action=arrive]").click()
+        await expect(card.locator(".status")).to_have_attribute("data-status", "on_site")
+        await card.locator("[data-action=handle]").click()
+        await card.locator("textarea[name=note]").fill("厨房油烟触发，已通风，无火情")
+        await card.locator("select[name=outcome]").select_option("false_alarm")
+        await card.locator("input[name=photo]").set_input_files(
+            {"name": "scene.png", "mimeType": "image/png", "buffer": png()}
+        )
+        await card.locator("[data-action=handle-submit]").click()
+        await expect(card.locator(".status")).to_have_attribute("data-status", "handled")
+        await expect(card.locator(".awaiting")).to_be_visible()
+
+        # -- another alarm, escalated, so the board has something to highlight --------------------
+        await asyncio.to_thread(publish, mosquitto.port, [("devices/sd-0102-a/up", ALARM)])
+        officer_api = {"Authorization": f"Bearer {officer_token}"}
+        other = await _one_open(api, "sd-0102-a")
+        response = await api.post(
+            f"/incidents/{other}/actions",
+            json={"action": "escalate", "note": "无人接单"},
+            headers=officer_api,
+        )
+        assert response.status_code == 200, response.text
+
+        # -- the officer: the board, the photo, verify and close --------------------------------
+        officer = await browser.page(1366, 1000)
+        await officer.bring_to_front()
+        await sign_in(officer, base, officer_token)
+        row = officer.locator(f'#board-table tr[data-incident="{incident["id"]}"]')
+        await expect(row).to_have_attribute("data-status", "handled")
+        hot = officer.locator(f'#board-table tr[data-incident="{other}"]')
+        await expect(hot).to_have_class(re.compile(r"\bhot\b"))
+        await row.locator("[data-action=details]").click()
+        await expect(officer.locator("img[data-photo]")).to_be_visible()
+        await expect(officer.locator("#officer-map .incident")).to_have_count(2)
+        await expect(officer.locator('#health-body [data-health="ok"]')).to_be_visible()
+        await expect(officer.locator('#stats-grid tr[data-grid="G-0101"]')).to_be_visible()
+        await officer.locator("#board").screenshot(path=shots / "officer-board.png")
+        await officer.locator("#officer-map-panel").screenshot(path=shots / "map.png")
+        await officer.screenshot(path=shots / "officer.png", full_page=True)
+
+        await row.locator("input.note").fill("电话回访核实：误报")
+        await row.locator("[data-action=verify]").click()
+        await expect(row).to_have_attribute("data-status", "verified")
+        await row.locator("input.note").fill("归档")
+        await row.locator("[data-action=close]").click()
+        closed = officer.locator(f'#closed-table tr[data-incident="{incident["id"]}"]')
+        await expect(closed.locator(".status")).to_have_attribute("data-status", "closed")
+        await expect(row).to_have_count(0)
+        # The worker's phone drops it too (pushed, not polled).
+        await expect(card).to_have_count(0)
+
+        final = (await api.get(f"/incidents/{incident['id']}")).json()
+        assert final["status"] == "closed"
+        assert final["outcome"] == "false_alarm"
+        photos = list((settings.data_dir / "evidence" / incident["id"]).glob("*.png"))
+        assert len(photos) == 1
+        assert photos[0].read_bytes() == png()
+
+
+async def _one_open(api: httpx.AsyncClient, device: str) -> str:
+    async def probe() -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = (
+            await api.get("/incidents", params={"device": device, "open": "true"})
+        ).json()
+        return found
+
+    found = await eventually(probe, f"an open incident for {device}", within=10)
+    incident_id: str = found[0]["id"]
+    return incident_id
