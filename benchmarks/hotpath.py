@@ -13,8 +13,9 @@ a problem and raise no rule outcome in a scratch engine), re-keyed to each regis
 Every stage runs as its own pass over the same messages, after one warm-up pass through
 ``Gateway.on_message`` (the first message of a device fills per-device caches):
 
-* ``route+lookup`` — topic router, registry lookup, profile check (``Pipeline.resolve``)
-* ``decode``       — the profile codec (JSON or binary frame → checked fields)
+* ``route+lookup`` — topic router, registry lookup, profile check (``Pipeline.resolve``);
+  for a patrol scan, whose tag is named in the payload, the one decode of the payload too
+* ``decode``       — the profile codec (JSON or binary frame → checked fields), for the rest
 * ``pipeline``     — ``Pipeline.handle`` whole: the two above plus rate limit, heartbeat,
   tracker, metrics, the Reading and the sink's ``write`` (encode + buffer)
 * ``rules``        — ``RulesRuntime.on_reading`` for the readings of that pass
@@ -253,30 +254,36 @@ async def end_to_end(gateway: Gateway, clock: Clock, messages: Sequence[Message]
     return incidents
 
 
-async def measure(gateway: Gateway, messages: Sequence[Message]) -> dict[str, float]:
+async def measure(gateway: Gateway, messages: Sequence[Message], repeats: int) -> dict[str, float]:
     clock: Clock = gateway.clock  # type: ignore[assignment]
     pipeline, n = gateway.pipeline, len(messages)
     results: dict[str, float] = {}
 
     def timed(name: str, run: Callable[[], object]) -> None:
-        gc.collect()
-        results[name] = cpu_us(n, run)
+        """The best of ``repeats`` passes: the machine is shared, noise only adds."""
+        for _ in range(repeats):
+            gc.collect()
+            us = cpu_us(n, run)
+            results[name] = min(us, results.get(name, us))
 
     await end_to_end(gateway, clock, messages)  # warm-up
-    resolved = [pipeline.resolve(t, p, clock.step()) for t, p in messages]
-    assert all(r is not None for r in resolved)
-    codecs = [r[1] for r in resolved if r is not None]
-    devices = [r[0] for r in resolved if r is not None]
+    sources = [pipeline.resolve(t, p, clock.step()) for t, p in messages]
+    assert all(source is not None for source in sources)
+    devices = [source.device for source in sources if source is not None]
+    # Payload-keyed messages (patrol scans) were decoded by resolve already.
+    to_decode = [
+        (source.codec, payload)
+        for source, (_, payload) in zip(sources, messages, strict=True)
+        if source is not None and source.decoded is None
+    ]
     timed("route+lookup", lambda: [pipeline.resolve(t, p, clock.step()) for t, p in messages])
-    timed(
-        "decode",
-        lambda: [c.decode(p, clock.now) for c, (_, p) in zip(codecs, messages, strict=True)],
-    )
+    timed("decode", lambda: [codec.decode(p, clock.now) for codec, p in to_decode])
     readings: list[Reading | None] = []
-    timed(
-        "pipeline",
-        lambda: readings.extend(pipeline.handle(t, p, clock.step()) for t, p in messages),
-    )
+
+    def handle_all() -> None:
+        readings[:] = [pipeline.handle(t, p, clock.step()) for t, p in messages]
+
+    timed("pipeline", handle_all)
     kept = [(r, d) for r, d in zip(readings, devices, strict=True) if r is not None]
     assert len(kept) == n, f"{n - len(kept)} messages not accepted"
     timed("rules", lambda: [gateway.rules.on_reading(r, d, clock.now) for r, d in kept])
@@ -286,10 +293,13 @@ async def measure(gateway: Gateway, messages: Sequence[Message]) -> dict[str, fl
     timed("encode", lambda: [lines.line(r, d) for r, d in kept])
     timed("sink.write", lambda: [gateway.sink.write(r, d) for r, d in kept])
     await gateway.sink.flush()  # type: ignore[attr-defined]
-    gc.collect()
-    started = time.process_time()
-    incidents = await end_to_end(gateway, clock, messages)
-    results["end-to-end"] = (time.process_time() - started) / n * 1e6
+    incidents = 0
+    for _ in range(repeats):
+        gc.collect()
+        started = time.process_time()
+        incidents += await end_to_end(gateway, clock, messages)
+        us = (time.process_time() - started) / n * 1e6
+        results["end-to-end"] = min(us, results.get("end-to-end", us))
     print(f"messages that raised or cleared an incident: {incidents} (should be 0)")
     return results
 
@@ -311,7 +321,7 @@ async def run_inprocess(args: argparse.Namespace) -> None:
             if args.profile:
                 await profile_end_to_end(gateway, clock, messages, args.profile)
                 return
-            results = await measure(gateway, messages)
+            results = await measure(gateway, messages, args.repeats)
         report(results, ready, transport, len(devices), len(messages))
 
 
@@ -410,6 +420,7 @@ def parse_args(argv: Iterable[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
     parser.add_argument("--devices", type=int, default=10_000)
     parser.add_argument("--messages", type=int, default=200_000)
+    parser.add_argument("--repeats", type=int, default=3, help="passes per stage; best kept")
     parser.add_argument("--mqtt", action="store_true", help="also measure the MQTT client layer")
     parser.add_argument("--mqtt-messages", type=int, default=200_000)
     parser.add_argument("--profile", type=Path, help="pyinstrument the end-to-end pass into HTML")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -111,15 +112,79 @@ def check_field(
                 out[f"{name}_{i}"] = checked
 
 
+FieldCheck = Callable[[Any, dict[str, FieldValue], list[Problem]], None]
+
+_FLOAT_MAX = sys.float_info.max
+
+
+def _accepts(spec: FieldSpec) -> Callable[[Any], FieldValue | None]:
+    """The common case of one scalar, answered in a couple of comparisons: the value when it is
+    plainly valid, None when it needs the full check (which names the problem)."""
+    if spec.type == "bool":
+        return lambda v: v if v is True or v is False else None
+    if spec.type == "str":
+        allowed = None if spec.enum is None else frozenset(spec.enum)
+        return lambda v: v if type(v) is str and (allowed is None or v in allowed) else None
+    # Bounds that refuse NaN and ±inf too, as _number does; bool is not int here (type() is).
+    lo = -_FLOAT_MAX if spec.min is None else spec.min
+    hi = _FLOAT_MAX if spec.max is None else spec.max
+    if spec.type == "int":
+        return lambda v: v if type(v) is int and lo <= v <= hi else None
+    return lambda v: float(v) if (type(v) is float or type(v) is int) and lo <= v <= hi else None
+
+
+def field_check(name: str, spec: FieldSpec) -> FieldCheck:
+    """:func:`check_field` for one declared field, compiled once per profile: a valid scalar
+    takes the short path, anything else (and every channel list) the full one."""
+    accepts = _accepts(spec)
+    if spec.channels is not None:
+        return _channels_check(name, spec, accepts)
+
+    def check(value: Any, out: dict[str, FieldValue], problems: list[Problem]) -> None:
+        accepted = accepts(value)
+        if accepted is None:
+            check_field(name, spec, value, out, problems)
+        else:
+            out[name] = accepted
+
+    return check
+
+
+def _channels_check(
+    name: str, spec: FieldSpec, accepts: Callable[[Any], FieldValue | None]
+) -> FieldCheck:
+    """A channel list (``cable_temp_c: [31.2, 30.8]`` → ``cable_temp_c_1``, ``_2``)."""
+    channels = spec.channels or 0
+    names = [f"{name}_{i}" for i in range(1, channels + 1)]
+
+    def check(value: Any, out: dict[str, FieldValue], problems: list[Problem]) -> None:
+        if type(value) is not list or len(value) > channels:
+            check_field(name, spec, value, out, problems)
+            return
+        for channel, item in zip(names, value, strict=False):
+            if item is not None:
+                accepted = accepts(item)
+                if accepted is None:
+                    accepted = _scalar(channel, spec, item, problems)
+                if accepted is not None:
+                    out[channel] = accepted
+
+    return check
+
+
+def field_checks(specs: Mapping[str, FieldSpec]) -> dict[str, FieldCheck]:
+    return {name: field_check(name, spec) for name, spec in specs.items()}
+
+
 def check_fields(
-    raw: Mapping[str, Any], specs: Mapping[str, FieldSpec], problems: list[Problem]
+    raw: Mapping[str, Any], checks: Mapping[str, FieldCheck], problems: list[Problem]
 ) -> dict[str, FieldValue]:
     """Check every declared field present in ``raw``; undeclared keys are ignored."""
     out: dict[str, FieldValue] = {}
     for name, value in raw.items():
-        spec = specs.get(name)
-        if spec is not None:
-            check_field(name, spec, value, out, problems)
+        check = checks.get(name)
+        if check is not None:
+            check(value, out, problems)
     return out
 
 

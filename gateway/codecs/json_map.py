@@ -11,6 +11,7 @@ from gateway.codecs.base import (
     DecodeError,
     Problem,
     check_fields,
+    field_checks,
     parse_seq,
     parse_ts,
 )
@@ -45,7 +46,7 @@ class JsonMapDecoder:
 
     def __init__(self, spec: JsonMapCodec, fields: dict[str, FieldSpec]) -> None:
         self._spec = spec
-        self._fields = fields
+        self._checks = field_checks(fields)
 
     def decode(self, payload: bytes, received_at: float) -> Decoded:
         obj = load_object(payload)
@@ -58,7 +59,7 @@ class JsonMapDecoder:
                 raise DecodeError("no_device_key", f"{spec.device_key}: missing or not text")
         ts = parse_ts(obj.get(spec.ts_key), received_at, problems)
         seq = parse_seq(obj.get(spec.seq_key), problems)
-        fields = check_fields(_renamed(obj, spec.map), self._fields, problems)
+        fields = check_fields(_renamed(obj, spec.map), self._checks, problems)
         return Decoded(fields, ts, seq, key, problems)
 
 
@@ -71,11 +72,11 @@ class Zigbee2MqttDecoder:
 
     def __init__(self, spec: Zigbee2MqttCodec, fields: dict[str, FieldSpec]) -> None:
         self._spec = spec
-        self._fields = fields
+        self._checks = field_checks(fields)
 
     def decode(self, payload: bytes, received_at: float) -> Decoded:
         obj = load_object(payload)
         problems: list[Problem] = []
         ts = parse_ts(obj.get("last_seen"), received_at, problems)
-        fields = check_fields(_renamed(obj, self._spec.map), self._fields, problems)
+        fields = check_fields(_renamed(obj, self._spec.map), self._checks, problems)
         return Decoded(fields, ts, None, None, problems)

@@ -44,23 +44,42 @@ def escape_string(text: str) -> str:
 
 
 class _DeviceTags:
-    """The device's part of a line, computed once per device (and per measurement/profile)."""
+    """The device's part of a line, computed once per device (and per measurement/profile).
 
-    __slots__ = ("device", "measurement", "pairs", "prefix", "profile")
+    Patrol scans add the scanning worker as a tag: the prefix with the last such extra set is
+    kept too, since one worker usually scans a tag many times in a row.
+    """
+
+    __slots__ = ("device", "extra", "extra_prefix", "measurement", "prefix", "profile")
 
     def __init__(self, device: Device, measurement: str, profile: str) -> None:
         self.device = device
         self.measurement = measurement
         self.profile = profile
+        self.prefix = _prefix(measurement, self.pairs())
+        self.extra: list[tuple[str, str]] | None = None
+        self.extra_prefix = ""
+
+    def pairs(self) -> list[tuple[str, str]]:
+        d = self.device
         tags = {
-            "community": device.community,
-            "device": device.id,
-            "grid": device.grid,
-            "profile": profile,
-            "street": device.street,
+            "community": d.community,
+            "device": d.id,
+            "grid": d.grid,
+            "profile": self.profile,
+            "street": d.street,
         }
-        self.pairs = [(k, escape_key(v)) for k, v in sorted(tags.items()) if v]
-        self.prefix = escape_measurement(measurement) + "".join(f",{k}={v}" for k, v in self.pairs)
+        return [(k, escape_key(v)) for k, v in sorted(tags.items()) if v]
+
+    def with_extra(self, extra: list[tuple[str, str]]) -> str:
+        if extra != self.extra:
+            self.extra = extra
+            self.extra_prefix = _prefix(self.measurement, sorted(self.pairs() + extra))
+        return self.extra_prefix
+
+
+def _prefix(measurement: str, pairs: list[tuple[str, str]]) -> str:
+    return escape_measurement(measurement) + "".join(f",{k}={v}" for k, v in pairs)
 
 
 class LineProtocol:
@@ -78,10 +97,41 @@ class LineProtocol:
         self._tag_fields = frozenset(tag_fields)
         self._string_fields = frozenset(string_fields)
         self._devices: dict[str, _DeviceTags] = {}
-        self._keys: dict[str, str] = {}
+        self._keys: dict[str, str] = {}  # field name → its escaped key and "="
 
     def line(self, reading: Reading, device: Device) -> str | None:
         """The line for this reading, or ``None`` when it has no field InfluxDB can store."""
+        tags = self._device_tags(reading, device)
+        fields: list[str] = []
+        extra: list[tuple[str, str]] | None = None
+        keys = self._keys
+        for name, value in reading.fields.items():
+            key = keys.get(name)
+            if key is None:
+                key = keys[name] = escape_key(name) + "="
+            # The common types first, by exact type (bool is not an int here).
+            if type(value) is float:
+                if value - value == 0.0:  # NaN and ±inf have no line-protocol form
+                    fields.append(key + repr(value))
+            elif type(value) is bool:
+                fields.append(key + ("1i" if value else "0i"))
+            elif isinstance(value, str):
+                if name in self._tag_fields:
+                    if value:
+                        extra = extra or []
+                        extra.append((escape_key(name), escape_key(value)))
+                elif name in self._string_fields:
+                    fields.append(f'{key}"{escape_string(value)}"')
+            else:
+                text = _field_value(value)
+                if text is not None:
+                    fields.append(key + text)
+        if not fields:
+            return None
+        prefix = tags.prefix if extra is None else tags.with_extra(extra)
+        return f"{prefix} {','.join(fields)} {round(reading.ts * 1e6)}"
+
+    def _device_tags(self, reading: Reading, device: Device) -> _DeviceTags:
         tags = self._devices.get(device.id)
         if (
             tags is None
@@ -92,26 +142,7 @@ class LineProtocol:
             tags = self._devices[device.id] = _DeviceTags(
                 device, reading.measurement, reading.profile
             )
-        fields: list[str] = []
-        extra_tags: list[tuple[str, str]] | None = None
-        keys = self._keys
-        for name, value in reading.fields.items():
-            if isinstance(value, str):
-                if name in self._tag_fields:
-                    if value:
-                        extra_tags = extra_tags or []
-                        extra_tags.append((escape_key(name), escape_key(value)))
-                    continue
-                if name not in self._string_fields:
-                    continue
-            text = _field_value(value)
-            if text is not None:
-                key = keys.get(name) or keys.setdefault(name, escape_key(name))
-                fields.append(f"{key}={text}")
-        if not fields:
-            return None
-        prefix = tags.prefix if extra_tags is None else _with_extra_tags(tags, extra_tags)
-        return f"{prefix} {','.join(fields)} {round(reading.ts * 1e6)}"
+        return tags
 
     def forget(self, device_id: str) -> None:
         """Drop a removed device's cached tags."""
@@ -128,11 +159,6 @@ def _field_value(value: FieldValue) -> str | None:
         # One out-of-range integer would make InfluxDB refuse the whole batch.
         return f"{value}i" if _INT64_MIN <= value <= _INT64_MAX else None
     return f'"{escape_string(value)}"'
-
-
-def _with_extra_tags(tags: _DeviceTags, extra: list[tuple[str, str]]) -> str:
-    merged = sorted(tags.pairs + extra)
-    return escape_measurement(tags.measurement) + "".join(f",{k}={v}" for k, v in merged)
 
 
 def field_roles(profiles: Iterable[DeviceProfile]) -> tuple[frozenset[str], frozenset[str]]:
