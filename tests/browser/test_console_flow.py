@@ -33,6 +33,12 @@ pytestmark = pytest.mark.integration
 ALARM = orjson.dumps({"smoke": True, "battery_pct": 80})
 TEST_PRESS = orjson.dumps({"test": True, "battery_pct": 80})
 RELEASED = orjson.dumps({"smoke": False, "test": False, "battery_pct": 80})  # the self-test ends
+GOOD_CSV = (
+    "id,profile,name,address,lat,lon\n"
+    "sd-csv-1,smoke-detector,3 号楼烟感,贵州路 130 号,31.236,121.466\n"
+    "sd-csv-2,smoke-detector,5 号楼烟感,贵州路 150 号,31.237,121.476\n"
+).encode()
+BAD_CSV = GOOD_CSV.replace(b"31.237", b"95")
 WORKER_POSITION = {"latitude": 31.2362, "longitude": 121.4655}  # a block from the detector
 
 
@@ -149,7 +155,25 @@ async def test_installer_worker_and_officer_close_the_loop_in_a_real_browser(
         await expect(status).to_have_attribute("data-state", "waiting")
         await asyncio.to_thread(publish, mosquitto.port, [("devices/sd-web-1/up", TEST_PRESS)])
         await expect(status).to_have_attribute("data-state", "commissioned", timeout=10_000)
+        # Bulk CSV: a bad line refuses the file, and the page lists the problem by line.
+        await installer.locator("#csv-file").set_input_files(
+            {"name": "batch.csv", "mimeType": "text/csv", "buffer": BAD_CSV}
+        )
+        await installer.click("#csv-upload")
+        problem = installer.locator('#csv-result li[data-line="3"]')
+        await expect(problem).to_contain_text("lat")
         await installer.screenshot(path=shots / "installer.png", full_page=True)
+        await installer.locator("#csv-file").set_input_files(
+            {"name": "batch.csv", "mimeType": "text/csv", "buffer": GOOD_CSV}
+        )
+        await installer.click("#csv-upload")
+        await expect(installer.locator("#csv-result")).to_contain_text("2")
+        assert (await api.get("/devices/sd-csv-2")).json()["grid"] == "G-0102"
+        # English on request; Chinese is the default.
+        await installer.click("#lang")
+        await expect(installer.locator("#register-form h2")).to_have_text("Register a sensor")
+        await installer.click("#lang")
+        await expect(installer.locator("#register-form h2")).to_have_text("登记传感器")
         await asyncio.to_thread(publish, mosquitto.port, [("devices/sd-web-1/up", RELEASED)])
         commissioned = await api.get("/devices/sd-web-1/commissioning")
         assert commissioned.status_code == 200, commissioned.text

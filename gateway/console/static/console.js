@@ -37,8 +37,9 @@ function describe(detail) {
   if (Array.isArray(detail)) {
     return detail
       .map((d) => {
-        const where = (d.loc || []).filter((p) => p !== "body" && p !== "query").join(".");
-        return (d.line ? t("inst.bulk.line", { line: d.line }) + ": " : where ? where + ": " : "") + d.msg;
+        const where = (d.loc || []).filter((p) => p !== "body" && p !== "query" && p !== d.line).join(".");
+        const line = d.line ? t("inst.bulk.line", { line: d.line }) + ": " : "";
+        return line + (where ? where + ": " : "") + d.msg;
       })
       .join("; ");
   }
