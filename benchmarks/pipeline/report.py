@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 
-def _table(header: list[str], rows: list[list[Any]]) -> list[str]:
+def table(header: list[str], rows: list[list[Any]]) -> list[str]:
     cells = [[str(c) for c in row] for row in [header, *rows]]
     widths = [max(len(row[i]) for row in cells) for i in range(len(header))]
 
@@ -40,15 +40,23 @@ def sections(r: dict[str, Any]) -> list[str]:
     out: list[str] = []
     head = ["", "messages", "msg/s", "CPU µs/msg", "its CPU cores", "machine CPU cores", "window s"]
     out += ["### Throughput (decode → rules → batched write, every point counted back)", ""]
-    out += _table(head, _throughput_rows(r, "throughput"))
+    out += table(head, _throughput_rows(r, "throughput"))
     ratio = r["throughput"].get("node_red_over_firegrid_cpu")
     if ratio is not None:
         out += ["", f"CPU per message, Node-RED ÷ firegrid: **{ratio}×**"]
+    over_idle = r["throughput"]["firegrid"].get("cpu_us_per_msg_over_idle")
+    if over_idle is not None:
+        out += [
+            "",
+            f"firegrid CPU per message over its idle load ({r['memory']['idle_cpu_cores']} "
+            f"cores of periodic jobs with {r['memory']['devices']} devices, measured before): "
+            f"{over_idle} µs",
+        ]
     out += ["", "### Warm-up (each device's first message: online status, new rule state)", ""]
-    out += _table(head, _throughput_rows(r, "warmup"))
+    out += table(head, _throughput_rows(r, "warmup"))
     out += ["", "### Alarm latency (smoke alarm published → dispatch on grid/workers/{id}/alarms)"]
     out += [""]
-    out += _table(
+    out += table(
         [
             "background target msg/s",
             "published msg/s",
@@ -95,14 +103,14 @@ def sections(r: dict[str, Any]) -> list[str]:
     if "node_red_rss_mib" in m:
         rows.append(["Node-RED RSS after its run", f"{m['node_red_rss_mib']} MiB"])
         rows.append(["Node-RED start → flow subscribed", f"{s['node_red_ready_s']} s"])
-    out += _table(["", ""], rows)
+    out += table(["", ""], rows)
     out += ["", "### Every point counted back (SELECT count per measurement)", ""]
-    out += _table(
+    out += table(
         ["target", "phase", "sent", "counted"],
         [[c["target"], c["phase"], c["expected"], c["counted"]] for c in r["counts"]],
     )
     out += ["", "### Targets", ""]
-    out += _table(
+    out += table(
         ["", "target", "measured", ""],
         [
             [t["name"], t["target"], t["measured"], "pass" if t["pass"] else "**FAIL**"]
@@ -112,7 +120,7 @@ def sections(r: dict[str, Any]) -> list[str]:
     p = r.get("profile") or {}
     if p.get("top_self"):
         out += ["", f"### py-spy, throughput load ({p['samples']} samples), top self time", ""]
-        out += _table(
+        out += table(
             ["#", "function", "self %", "total %"],
             [
                 [i + 1, row["function"], row["pct"], _total_pct(p, row["function"])]

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
-from benchmarks.pipeline.report import machine_lines, sections
+from benchmarks.pipeline.report import machine_lines, sections, table
 
 INTRO = """\
 # Pipeline benchmark — baseline before optimisation
@@ -52,10 +54,52 @@ METHOD = """\
 """
 
 
-def render(result: dict[str, Any]) -> str:
-    lines = [INTRO, *machine_lines(result), "", "## Results", "", *sections(result), "", METHOD]
-    return "\n".join(lines) + "\n"
+def render(result: dict[str, Any], later: list[dict[str, Any]] | None = None) -> str:
+    lines = [INTRO, *machine_lines(result), "", "## Results", "", *sections(result), ""]
+    if later:
+        lines += [*comparison(result, later), ""]
+    return "\n".join([*lines, METHOD]) + "\n"
 
 
-def write(path: Path, result: dict[str, Any]) -> None:
-    path.write_text(render(result))
+def _key_figures(r: dict[str, Any]) -> dict[str, Any]:
+    t, lat, m, s = r["throughput"], r["latency"][0], r["memory"], r["startup"]
+    return {
+        "throughput, msg/s": t["firegrid"]["msgs_per_s"],
+        "gateway CPU µs/msg": t["firegrid"]["cpu_us_per_msg"],
+        "Node-RED ÷ firegrid CPU": t.get("node_red_over_firegrid_cpu", ""),
+        f"alarm p99 ms at {lat['target_rate']:.0f} msg/s": lat["p99_ms"],
+        "gateway took msg/s (latency run)": lat["gateway_rate"],
+        "RSS KiB/device": m["rss_per_device_kib"],
+        "idle CPU cores (periodic jobs)": m.get("idle_cpu_cores", ""),
+        "ready s with all devices": s["ready_s"],
+    }
+
+
+def comparison(base: dict[str, Any], later: list[dict[str, Any]]) -> list[str]:
+    """Key figures of later runs (other commits, same command) beside the baseline."""
+    runs = [base, *later]
+    figures = [_key_figures(r) for r in runs]
+    head = ["", *(f"{r['meta']['firegrid']['commit']} ({r['meta']['date'][:16]})" for r in runs)]
+    rows = [[name, *(f[name] for f in figures)] for name in figures[0]]
+    return [
+        "## Later commits, same command",
+        "",
+        "The first column is the baseline above; the others are later commits measured the",
+        "same way on the same machine (`--commit`), for the trend — not a new baseline.",
+        "",
+        *table(head, rows),
+    ]
+
+
+def write(path: Path, result: dict[str, Any], later: list[dict[str, Any]] | None = None) -> None:
+    path.write_text(render(result, later))
+
+
+def main() -> None:
+    """``python -m benchmarks.pipeline.results_md BASELINE.json [LATER.json ...] > RESULTS.md``"""
+    base, *later = (json.loads(Path(p).read_text()) for p in sys.argv[1:])
+    sys.stdout.write(render(base, later))
+
+
+if __name__ == "__main__":
+    main()
