@@ -40,6 +40,17 @@ def test_the_test_button_raises_a_test_alarm(h: Harness) -> None:
     assert alarm.test is True
 
 
+def test_a_real_alarm_after_a_test_press_is_a_real_alarm_at_once(h: Harness) -> None:
+    """The detector never said the self-test was over: the smoke that follows is still a fire."""
+    [test] = alarms(h.send(SMOKE, test=True), "smoke-fire")
+    assert test.test is True
+    assert h.at(5).send(SMOKE, test=True) == []  # the press repeated: the same test
+    [real] = alarms(h.at(30).send(SMOKE, smoke=True), "smoke-fire")
+    assert (real.test, real.at) == (False, T0 + 30)
+    assert h.at(35).send(SMOKE, smoke=True) == []  # and then held like any fire
+    assert h.at(40).send(SMOKE, test=True) == []  # a test press cannot demote it
+
+
 def test_a_device_in_commissioning_raises_test_alarms() -> None:
     h = Harness(shipped_rules(), FLEET, commissioning={SMOKE})
     [alarm] = alarms(h.send(SMOKE, smoke=True), "smoke-fire")

@@ -68,8 +68,13 @@ class LevelRule(DeviceRule):
         if st is None:
             st = LevelState()
             ctx.put(device.id, self.meta.id, st)
-        if not st.on:
-            st.on, st.since = True, t
+        if not st.on or (st.test and not ctx.is_test(device.id, fields)):
+            # Off → on; or a test episode (自检) followed by a real reading before the device
+            # said the test was over: a new, real episode — never folded into the test.
+            if st.due_at is not None:
+                st.due_at = None
+                ctx.set_timer(device.id, self.meta.id, None)
+            st.on, st.since, st.fired = True, t, False
             st.test = ctx.is_test(device.id, fields)
             if self.may_hold:
                 st.detail = self._detail(fields, device, st)
