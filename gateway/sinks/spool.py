@@ -105,12 +105,11 @@ class Spool:
 
     def append(self, lines: Sequence[str], why: str | None = None) -> None:
         """Add one batch behind the others, durably; drop the oldest beyond the bound."""
-        body = "\n".join(lines).encode()
-        dropped = self._make_room(len(body))
-        if len(body) > self.max_bytes:
-            dropped += len(lines)
-        else:
-            self._push(self._write(body, len(lines)))
+        kept = _newest_within(lines, self.max_bytes)
+        body = "\n".join(kept).encode()
+        dropped = len(lines) - len(kept) + self._make_room(len(body))
+        if kept:
+            self._push(self._write(body, len(kept)))
         if dropped:
             self._lose(FULL, dropped)
             self._ratelog.warning(
@@ -246,3 +245,13 @@ def _fsync_dir(directory: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _newest_within(lines: Sequence[str], max_bytes: int) -> Sequence[str]:
+    """The newest lines whose batch fits in ``max_bytes`` (all of them, but for a tiny bound)."""
+    size = -1  # n lines take n - 1 separators
+    for i in range(len(lines) - 1, -1, -1):
+        size += len(lines[i].encode()) + 1
+        if size > max_bytes:
+            return lines[i + 1 :]
+    return lines

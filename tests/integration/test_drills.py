@@ -12,7 +12,9 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+import gateway.app
 from tests.integration.harness import (
     REPO,
     TOKEN,
@@ -69,14 +71,104 @@ async def test_influxdb_down_under_load_degrades_health_and_loses_nothing(
 
             sink = await eventually(degraded, "/healthz says the sink is degraded")
             assert "unreachable" in str(sink["detail"]).lower()
+            # The readings wait on disk, not in memory.
+            await eventually(lambda: _spooled(api, at_least=300), "the outage's readings spooled")
+            assert _spool_files(tmp_path)
 
             await asyncio.to_thread(influx.restart)
             await eventually(lambda: stored() == list(range(350)), "all 350 stored", within=60)
             await eventually(
-                lambda: _healthy(api), "/healthz healthy again once the buffer drained", within=30
+                lambda: _healthy(api), "/healthz healthy again once the spool drained", within=30
             )
+            assert await metric(api, "firegrid_sink_spool_points", sink="influxdb") == 0
+            assert _spool_files(tmp_path) == []
     finally:
         influx.stop()
+
+
+async def test_a_full_spool_drops_the_oldest_readings_counts_them_and_keeps_the_newest(
+    mosquitto: MosquittoServer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A spool of 30 kB holds ~170 readings: of 600 sent during the outage, exactly the newest
+    that fit are stored once InfluxDB returns, and the counter says how many were not."""
+    # The gateway's own points would share the spool: this drill counts readings only.
+    monkeypatch.setattr(gateway.app, "SELF_METRICS_S", 3600.0)
+    bound = 30_000
+    influx = start_influxdb(tmp_path / "influxdb")
+    try:
+        settings = settings_for(
+            tmp_path,
+            mosquitto.url,
+            influx_url=influx.url,
+            influx_api="v1",
+            influx_db="bound",
+            influx_spool_max_bytes=bound,
+        )
+        async with running(settings) as (_, api):
+            await register(api, [_device("sd-1", "smoke-detector")])
+
+            def stored() -> list[int]:
+                rows = influx.query("SELECT battery_pct FROM smoke", "bound")
+                return sorted(r["time"] // 10**6 - T0 for r in rows)
+
+            # Online before the outage, so its device_status point is not in the spool.
+            await asyncio.to_thread(publish, mosquitto.port, _steady(0, 1))
+            await eventually(lambda: stored() == [0], "the first reading stored")
+
+            await asyncio.to_thread(influx.stop)
+            await asyncio.to_thread(publish, mosquitto.port, _steady(1, 600))
+
+            async def all_accounted() -> tuple[float, float] | None:
+                spooled = await metric(api, "firegrid_sink_spool_points", sink="influxdb")
+                dropped = await _dropped(api, "spool_full")
+                return (spooled, dropped) if spooled + dropped == 600 else None
+
+            spooled, dropped = await eventually(all_accounted, "every reading spooled or dropped")
+            assert dropped > 0 and spooled > 0
+            assert await metric(api, "firegrid_sink_spool_bytes", sink="influxdb") <= bound
+
+            await asyncio.to_thread(influx.restart)
+            await eventually(lambda: _spooled(api, at_most=0), "the spool replayed", within=60)
+            kept = int(spooled)
+            assert stored() == [0, *range(601 - kept, 601)]  # exactly the newest
+            assert await _dropped(api, "spool_full") == 600 - kept
+    finally:
+        influx.stop()
+    warnings = [r.getMessage() for r in caplog.records if "spool full" in r.getMessage()]
+    assert warnings and all("InfluxDB unreachable" in w for w in warnings)
+
+
+def _steady(first: int, count: int) -> list[tuple[str, bytes]]:
+    """Readings of one steady battery level: no incident, so no incident points."""
+    return [
+        ("devices/sd-1/up", orjson.dumps({"battery_pct": 80, "ts": T0 + n}))
+        for n in range(first, first + count)
+    ]
+
+
+async def _spooled(api: httpx.AsyncClient, at_least: int = 0, at_most: int | None = None) -> bool:
+    points = await metric(api, "firegrid_sink_spool_points", sink="influxdb")
+    return points >= at_least and (at_most is None or points <= at_most)
+
+
+async def _dropped(api: httpx.AsyncClient, reason: str) -> float:
+    """``firegrid_sink_points_dropped_total{sink="influxdb",reason=...}``, 0 when absent."""
+    text = (await api.get("/metrics")).text
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == "firegrid_sink_points_dropped_total" and sample.labels == {
+                "sink": "influxdb",
+                "reason": reason,
+            }:
+                return float(sample.value)
+    return 0.0
+
+
+def _spool_files(tmp_path: Path) -> list[Path]:
+    return sorted((tmp_path / "data" / "spool" / "influx").glob("*.lp"))
 
 
 async def _healthy(api: httpx.AsyncClient) -> bool:
@@ -239,6 +331,41 @@ async def test_sigkill_under_load_loses_no_alarm_and_duplicates_no_incident(
     finally:
         await _stop(proc)
     assert counts == dict.fromkeys(devices, 1)
+
+
+async def test_readings_spooled_while_influxdb_is_down_survive_a_sigkill(
+    mosquitto: MosquittoServer, tmp_path: Path
+) -> None:
+    """InfluxDB down, readings spooled, `firegrid run` SIGKILLed, InfluxDB back, firegrid
+    restarted: it replays the spool first, and every reading lands."""
+    influx = start_influxdb(tmp_path / "influxdb")
+    env = _run_env(tmp_path, mosquitto, influx.url, "spoolkill", free_port())
+    log = tmp_path / "run.log"
+    proc = await _start_run(env, log)
+    try:
+        async with _api(env) as api:
+            await register(api, [_device("sd-1", "smoke-detector")])
+            await asyncio.to_thread(influx.stop)
+            await asyncio.to_thread(publish, mosquitto.port, _uplinks(0, 300))
+
+            async def on_disk() -> bool:
+                taken = await _received(api, 300)
+                in_memory = await metric(api, "firegrid_sink_buffer_points", sink="influxdb")
+                return taken and in_memory == 0 and await _spooled(api, at_least=300)
+
+            await eventually(on_disk, "all 300 taken in and spooled to disk")
+        assert _spool_files(tmp_path)
+        proc.kill()
+        await proc.wait()
+        await asyncio.to_thread(influx.restart)
+        # Up means /healthz is 200, which it is only once the spool has been replayed.
+        proc = await _start_run(env, log)
+        rows = await asyncio.to_thread(influx.query, "SELECT battery_pct FROM smoke", "spoolkill")
+        assert sorted(r["time"] // 10**6 - T0 for r in rows) == list(range(300))
+        assert _spool_files(tmp_path) == []
+    finally:
+        await _stop(proc)
+        influx.stop()
 
 
 def _detector_in_own_building(device_id: str) -> dict[str, object]:

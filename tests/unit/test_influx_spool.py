@@ -88,12 +88,12 @@ def test_at_the_bound_the_oldest_batches_are_dropped_counted_and_logged(
     assert all("InfluxDB unreachable: connection refused" in w for w in warnings)
 
 
-def test_a_batch_larger_than_the_bound_is_dropped_itself(tmp_path: Path) -> None:
-    spool = opened(tmp_path, max_bytes=size(batch(0)))
+def test_a_batch_larger_than_the_bound_keeps_its_newest_points_that_fit(tmp_path: Path) -> None:
+    spool = opened(tmp_path, max_bytes=size(batch(0, count=2)) + 5)
     spool.append(batch(0))
     spool.append(batch(3, count=4))
-    assert spool.take_lost() == {"spool_full": 3 + 4}
-    assert (len(spool), spool.bytes, files(tmp_path)) == (0, 0, [])
+    assert spool.take_lost() == {"spool_full": 3 + 2}
+    assert drain(spool) == [batch(5, count=2)]
 
 
 def test_a_truncated_newest_file_is_moved_aside_logged_and_the_rest_replays(
