@@ -114,6 +114,9 @@ def _subject(ctx: ApiContext, method: str, path: str, body: bytes) -> tuple[str,
         return f"device:{removed[2]}", _now(registry.by_id, removed[2])
     if removed:
         return f"token:{removed[2]}", _now(lambda key: _token(ctx, key), removed[2])
+    replaced = re.search(r"/devices/([^/]+)$", path) if method == "PUT" else None
+    if replaced:
+        return f"device:{replaced[1]}", _now(registry.by_id, replaced[1])
     if match := re.search(r"/incidents/([^/]+)/actions$", path):
         return f"incident:{match[1]}", lambda: _incident(ctx, match[1])
     if path.endswith("/platform/callback"):
