@@ -4,7 +4,9 @@ confirms it heard it, and the device is recorded as commissioned.
 The proof is the device's own test message: a ``test: true`` uplink becomes a test incident
 (sent to the installer only, never to the grid). Marking a device commissioned needs such an
 incident from the last :data:`WINDOW_S`; it closes the device's open test incidents (outcome
-``test``) and records who commissioned it and when, in ``<data_dir>/console.sqlite``.
+``test``), ends the device's commissioning window (``commissioning_until``) when it has one — its
+alarms are real from then on — and records who commissioned it and when, in
+``<data_dir>/console.sqlite``.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +30,7 @@ from gateway.api.views import rfc3339
 from gateway.incidents.errors import InvalidTransitionError
 from gateway.incidents.model import Action, Outcome
 from gateway.registry import NotFoundError
+from gateway.registry.devices import draft_of
 from gateway.sqlite import open_database
 
 WINDOW_S = 30 * 60.0  # a test press older than this proves nothing about today's install
@@ -111,6 +115,10 @@ def commissioning_router(
                     await incidents.act(
                         incident.id, Action.CLOSE, caller.actor, "commissioned", Outcome.TEST
                     )
+        device = ctx.registry.by_id(device_id)  # as it is now, after the awaits above
+        if device is not None and device.commissioning_until is not None:
+            ended = replace(draft_of(device), commissioning_until=None)
+            await ctx.registry.replace_device(device_id, ended)
         view = CommissionedView(
             device_id=device_id,
             commissioned_at=rfc3339(now) or "",

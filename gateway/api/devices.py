@@ -12,8 +12,8 @@ from gateway.api.auth import INSTALLER, VIEWER
 from gateway.api.context import ApiContext, Context
 from gateway.api.views import DeviceView, ImportView, UnregisteredView
 from gateway.model import Device, DeviceStatus
-from gateway.registry import NotFoundError, import_devices_csv
-from gateway.registry.inputs import DeviceIn
+from gateway.registry import InvalidError, NotFoundError, Problem, import_devices_csv
+from gateway.registry.inputs import DeviceEditIn, DeviceIn
 
 MAX_CSV_BYTES = 16 * 1024 * 1024  # ~100k rows; a city rolls out in batches, not one file
 
@@ -98,6 +98,18 @@ def get_device(device_id: str, ctx: Context) -> DeviceView:
     device = ctx.registry.by_id(device_id)
     if device is None:
         raise NotFoundError(f"no device {device_id}")
+    return _view(ctx, device)
+
+
+@router.put("/{device_id}", dependencies=[INSTALLER])
+async def replace_device(device_id: str, body: DeviceEditIn, ctx: Context) -> DeviceView:
+    """Move, rename or re-threshold a device: its whole registration, as for ``POST``; its
+    history and last-seen state stay. Another profile is another physical device: 409."""
+    if body.id is not None and body.id != device_id:
+        problem = Problem(("id",), f"the path names device {device_id}, the body {body.id}")
+        raise InvalidError([problem])
+    device = await ctx.registry.replace_device(device_id, body.draft_of(device_id))
+    _registered(ctx, [device])
     return _view(ctx, device)
 
 

@@ -66,6 +66,21 @@ def check_batch(
     return (devices, []) if not problems else ([], problems)
 
 
+def draft_of(device: Device) -> DeviceDraft:
+    """A registered device as a draft again: what an edit starts from."""
+    return DeviceDraft(
+        id=device.id,
+        profile=device.profile,
+        name=device.name,
+        location=device.location,
+        external_id=device.external_id,
+        grid=device.grid,
+        thresholds=dict(device.thresholds),
+        installer=device.installer,
+        commissioning_until=device.commissioning_until,
+    )
+
+
 def build_device(draft: DeviceDraft, grid: str, grids: Mapping[str, GridRecord]) -> Device:
     community, street = community_and_street(grid, grids)
     return Device(

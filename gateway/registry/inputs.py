@@ -63,10 +63,9 @@ class LocationIn(_Body):
         return Location(self.address, self.building, self.floor, self.lat, self.lon)
 
 
-class DeviceIn(_Body):
-    """A device to register: id, profile, name, optional external id, location, grid, thresholds."""
+class _DeviceFields(_Body):
+    """What a registration says about a device, its id apart."""
 
-    id: Code
     profile: Name
     name: Name
     external_id: Annotated[str | None, BeforeValidator(_blank_is_none)] = Field(
@@ -89,9 +88,9 @@ class DeviceIn(_Body):
             raise ValueError("must not contain the MQTT wildcards + or #")
         return value
 
-    def to_draft(self) -> DeviceDraft:
+    def draft_of(self, device_id: str) -> DeviceDraft:
         return DeviceDraft(
-            id=self.id,
+            id=device_id,
             profile=self.profile,
             name=self.name,
             location=self.location.to_location(),
@@ -103,6 +102,21 @@ class DeviceIn(_Body):
                 None if self.commissioning_until is None else self.commissioning_until.timestamp()
             ),
         )
+
+
+class DeviceIn(_DeviceFields):
+    """A device to register: id, profile, name, optional external id, location, grid, thresholds."""
+
+    id: Code
+
+    def to_draft(self) -> DeviceDraft:
+        return self.draft_of(self.id)
+
+
+class DeviceEditIn(_DeviceFields):
+    """A device's new registration (``PUT /devices/{id}``): the whole of it, as registered."""
+
+    id: OptionalCode = Field(default=None, description="if given, the id in the path")
 
 
 class WorkerIn(_Body):

@@ -37,6 +37,10 @@ class RegistryStore(Protocol):
     async def insert_devices(self, devices: Sequence[Device]) -> None:
         """All or nothing, in one transaction; ConflictError when an id or external id is taken."""
 
+    async def replace_device(self, device: Device) -> bool:
+        """Replace the registration of ``device.id`` in one transaction, its saved state kept;
+        ConflictError when the external id is taken; False when there was no such device."""
+
     async def delete_device(self, device_id: str) -> bool:
         """Remove the device and its saved state; False when there was no such device."""
 

@@ -70,6 +70,13 @@ ON CONFLICT (code) DO UPDATE SET
     worker_id = excluded.worker_id, leader_id = excluded.leader_id, geometry = excluded.geometry
 """
 
+_REPLACE_DEVICE = """
+UPDATE devices SET
+    profile = ?, name = ?, external_id = ?, address = ?, building = ?, floor = ?, lat = ?,
+    lon = ?, grid = ?, thresholds = ?, installer = ?, commissioning_until = ?
+WHERE id = ?
+"""
+
 # The WHERE EXISTS drops the state of a device deleted while the tracker still held it,
 # instead of failing the whole batch on the foreign key.
 _SAVE_STATE = """
@@ -133,6 +140,12 @@ class SqliteStore:
         sql = "INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         await self._write(sql, [_device_to_row(device) for device in devices])
 
+    async def replace_device(self, device: Device) -> bool:
+        # UPDATE, never INSERT OR REPLACE: that deletes the row first, and the delete would
+        # cascade to the device's saved state.
+        row = _device_to_row(device)
+        return await self._write(_REPLACE_DEVICE, [(*row[1:], row[0])]) > 0
+
     async def delete_device(self, device_id: str) -> bool:
         cursor = await self._db.execute("DELETE FROM devices WHERE id = ?", (device_id,))
         await self._db.commit()
@@ -163,11 +176,14 @@ class SqliteStore:
             for r in rows
         }
 
-    async def _write(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        """Run ``sql`` for every row in one transaction: all rows land, or none do."""
+    async def _write(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
+        """Run ``sql`` for every row in one transaction: all rows land, or none do.
+
+        Returns how many rows it changed."""
         try:
-            await self._db.executemany(sql, rows)
+            cursor = await self._db.executemany(sql, rows)
             await self._db.commit()
+            return cursor.rowcount
         except sqlite3.IntegrityError as exc:
             await self._db.rollback()
             if "UNIQUE" in str(exc):

@@ -10,7 +10,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import AsyncIterator, Callable, Collection, Iterable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from pathlib import Path
@@ -188,6 +196,36 @@ class Registry:
         """The problems :meth:`add_devices` would refuse ``drafts`` for; nothing is changed."""
         return check_batch(drafts, self._known(), name_entry)[1]
 
+    async def replace_device(self, device_id: str, draft: DeviceDraft) -> Device:
+        """A new registration for a device already registered: moved, renamed, re-thresholded.
+
+        Checked as a registration is (the device clashes with every device but itself); its
+        saved state stays, and so does everything keyed by its id (incidents, readings).
+        NotFoundError, ConflictError (an external id taken; another profile: that is another
+        physical device), InvalidError.
+        """
+        async with self._lock:
+            old = self._by_id.get(device_id)
+            if old is None:
+                raise NotFoundError(f"no device {device_id}")
+            if draft.id != device_id:
+                raise InvalidError([Problem(("id",), f"the id is {device_id}, not {draft.id}")])
+            if draft.profile != old.profile:
+                raise ConflictError(
+                    f"device {device_id} is a {old.profile}, not a {draft.profile}: another"
+                    " model is another physical device; delete this one and register the"
+                    " replacement"
+                )
+            devices, problems = check_batch([draft], self._known(without=old))
+            raise_for(problems)
+            [device] = devices
+            if not await self._store.replace_device(device):
+                raise NotFoundError(f"no device {device_id}")
+            if old.external_id is not None:
+                del self._by_external_id[old.external_id]
+            self._index(device)
+        return device
+
     async def delete_device(self, device_id: str) -> Device:
         async with self._lock:
             device = self._by_id.get(device_id)
@@ -211,8 +249,15 @@ class Registry:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _known(self) -> Known:
-        return Known(self._profiles, self._grids, self._by_id, self._by_external_id, self.locate)
+    def _known(self, without: Device | None = None) -> Known:
+        """What a draft is checked against; ``without``: a device being replaced, which may
+        keep its own id and external id."""
+        by_id: Mapping[str, Device] = self._by_id
+        by_external_id: Mapping[str, Device] = self._by_external_id
+        if without is not None:
+            by_id = _Except(by_id, without.id)
+            by_external_id = _Except(by_external_id, without.external_id)
+        return Known(self._profiles, self._grids, by_id, by_external_id, self.locate)
 
     def _set_grids(self, grids: dict[str, GridRecord]) -> None:
         self._grids = grids
@@ -230,6 +275,25 @@ class Registry:
         self._by_id[device.id] = device
         if device.external_id is not None:
             self._by_external_id[device.external_id] = device
+
+
+class _Except(Mapping[str, Device]):
+    """A mapping without one key, with no copy of 100k devices made for it."""
+
+    def __init__(self, mapping: Mapping[str, Device], key: str | None) -> None:
+        self._mapping = mapping
+        self._key = key
+
+    def __getitem__(self, key: str) -> Device:
+        if key == self._key:
+            raise KeyError(key)
+        return self._mapping[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return (key for key in self._mapping if key != self._key)
+
+    def __len__(self) -> int:
+        return len(self._mapping) - (self._key in self._mapping)
 
 
 @asynccontextmanager

@@ -140,6 +140,26 @@ async def test_commissioning_needs_the_test_message_and_closes_the_test_incident
     assert [e.note for e in closed.timeline if e.event == "closed"] == ["commissioned"]
 
 
+async def test_commissioning_ends_the_window_in_which_alarms_are_only_tests(
+    world: World,
+) -> None:
+    installer = world.api.as_(await world.api.issue("installer", "inst-01"))
+    device = (await installer.get("/devices/sd-0101")).json()
+    window = {k: device[k] for k in ("profile", "name", "location", "grid", "installer")}
+    window["commissioning_until"] = "2099-01-01T00:00:00Z"
+    assert (await installer.put("/devices/sd-0101", json=window)).status_code == 200
+    registered = world.api.registry.by_id("sd-0101")
+    assert registered is not None and registered.commissioning(world.clock.now)
+
+    await world.alarm("sd-0101", rule_id="smoke-fire", test=True)
+    assert (await installer.post("/devices/sd-0101/commissioning")).status_code == 200
+    commissioned = world.api.registry.by_id("sd-0101")
+    assert commissioned is not None and not commissioned.commissioning(world.clock.now)
+    assert commissioned.commissioning_until is None
+    after = (await installer.get("/devices/sd-0101")).json()
+    assert after == device  # nothing else about it changed
+
+
 async def test_an_old_test_press_proves_nothing_and_only_installers_commission(
     world: World,
 ) -> None:

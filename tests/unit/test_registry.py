@@ -19,7 +19,7 @@ from gateway.registry import (
     Registry,
     open_registry,
 )
-from gateway.tracker import DeviceTracker
+from gateway.tracker import DeviceState, DeviceTracker
 from tests.fixtures.registry import (
     IN_G0101,
     IN_G0102,
@@ -239,3 +239,84 @@ async def test_a_unit_cannot_drop_below_what_hangs_under_it(registry: Registry) 
     lowered = replace(community, grid=replace(community.grid, level=GridLevel.GRID))
     with pytest.raises(InvalidError, match="C-0101 would be a grid above the grid G-0101"):
         await registry.import_grids([lowered])
+
+
+# -- editing a registered device ------------------------------------------------------------
+
+
+async def test_a_moved_device_is_placed_in_the_grid_under_its_new_position(
+    registry: Registry,
+) -> None:
+    await registry.add_device(smoke("sd-1", IN_G0101, external_id="kitchen-3F"))
+    await registry.save_states([("sd-1", _seen_at(1767225600.0))])
+    moved = await registry.replace_device(
+        "sd-1", smoke("sd-1", IN_G0104, name="lobby", external_id="kitchen-3F")
+    )
+    assert (moved.grid, moved.name, moved.location.lat) == ("G-0104", "lobby", IN_G0104[0])
+    assert registry.by_id("sd-1") == moved == registry.by_external_id("kitchen-3F")
+    assert [d.id for d in registry.devices()] == ["sd-1"]
+    # Its liveness stays: a move is not a new device.
+    assert (await registry.load_states())["sd-1"].last_seen == 1767225600.0
+
+
+async def test_an_edit_may_keep_its_own_external_id_but_not_take_another(
+    registry: Registry,
+) -> None:
+    await registry.add_device(smoke("sd-1", IN_G0101, external_id="kitchen-3F"))
+    await registry.add_device(smoke("sd-2", IN_G0101, external_id="hall-1F"))
+    with pytest.raises(ConflictError, match="external_id hall-1F is already used by device sd-2"):
+        await registry.replace_device("sd-1", smoke("sd-1", IN_G0101, external_id="hall-1F"))
+    with pytest.raises(ConflictError, match="external_id sd-2 is already the id of another"):
+        await registry.replace_device("sd-1", smoke("sd-1", IN_G0101, external_id="sd-2"))
+    assert registry.by_external_id("kitchen-3F") == registry.by_id("sd-1")
+    renamed = await registry.replace_device("sd-1", smoke("sd-1", IN_G0101, external_id="k-3"))
+    assert registry.by_external_id("k-3") == renamed
+    assert registry.by_external_id("kitchen-3F") is None
+    # The freed external id is free for another device again.
+    await registry.add_device(smoke("sd-3", IN_G0101, external_id="kitchen-3F"))
+
+
+async def test_another_profile_is_another_device_and_is_refused(registry: Registry) -> None:
+    await registry.add_device(smoke("sd-1", IN_G0101))
+    water = replace(smoke("sd-1", IN_G0101), profile="water-pressure-sensor")
+    with pytest.raises(ConflictError, match="delete this one and register the replacement"):
+        await registry.replace_device("sd-1", water)
+    kept = registry.by_id("sd-1")
+    assert kept is not None and kept.profile == "smoke-detector"
+
+
+async def test_an_edit_is_checked_like_a_registration(registry: Registry) -> None:
+    await registry.add_device(smoke("sd-1", IN_G0101))
+    before = registry.by_id("sd-1")
+    with pytest.raises(NotFoundError, match="no device sd-9"):
+        await registry.replace_device("sd-9", smoke("sd-9", IN_G0101))
+    with pytest.raises(InvalidError, match="lies in no grid"):
+        await registry.replace_device("sd-1", smoke("sd-1", OUTSIDE))
+    with pytest.raises(InvalidError, match="has no threshold residual_current_ma"):
+        await registry.replace_device(
+            "sd-1", smoke("sd-1", IN_G0101, thresholds={"residual_current_ma": 300})
+        )
+    with pytest.raises(InvalidError, match="the id is sd-1, not sd-2"):
+        await registry.replace_device("sd-1", smoke("sd-2", IN_G0101))
+    assert registry.by_id("sd-1") == before
+
+
+async def test_an_edit_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "registry.sqlite"
+    async with registry_with_district(path) as registry:
+        await registry.add_device(smoke("sd-1", IN_G0101, installer="inst-01"))
+        await registry.save_states([("sd-1", _seen_at(1767225600.0))])
+        edited = smoke(
+            "sd-1", IN_G0102, name="hall", thresholds={"battery_low_pct": 15}, external_id="e-1"
+        )
+        await registry.replace_device("sd-1", edited)
+    async with open_registry(path, profiles()) as reopened:
+        device = reopened.by_external_id("e-1")
+        assert device is not None and device == reopened.by_id("sd-1")
+        assert (device.grid, device.community, device.name) == ("G-0102", "C-0101", "hall")
+        assert device.thresholds == {"battery_low_pct": 15} and device.installer is None
+        assert list(await reopened.load_states()) == ["sd-1"]
+
+
+def _seen_at(at: float) -> DeviceState:
+    return DeviceState(last_seen=at, online=True)
