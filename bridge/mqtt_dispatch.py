@@ -3,9 +3,9 @@
 ``grid/workers/{id}/alarms``, ``grid/stations/{id}/alarms``, ``grid/centre/alarms``,
 ``grid/installers/{id}/alarms`` and ``grid/incidents/{id}/events``, QoS 1, JSON exactly as
 the incident service wrote it. At least once, in order per incident: a row is marked
-delivered only after ``publish`` returned, a failed row is retried with backoff and holds the
-later rows of its incident back (other incidents go on), and a restart resumes from the
-outbox. Receivers drop a redelivered copy by its ``event_id``.
+delivered only once the broker has acknowledged it (its PUBACK), a failed row is retried with
+backoff and holds the later rows of its incident back (other incidents go on), and a restart
+resumes from the outbox. Receivers drop a redelivered copy by its ``event_id``.
 
 :class:`OutboxDelivery` is the channel-independent loop; the platform webhook and the
 notification channels (issue 4) reuse it with their own ``send``.
@@ -27,7 +27,8 @@ from gateway.ingest.mqtt import backoff_delay
 
 log = logging.getLogger(__name__)
 
-# ``MqttIngest.publish`` fits: (topic, payload, qos); it may return an awaitable to wait on.
+# (topic, payload, qos) → an awaitable done on the broker's PUBACK (``MqttIngest.publish_acked``).
+# A publish returning None is taken as delivered once it returns: fire-and-forget transports.
 Publish = Callable[[str, bytes, int], object]
 Send = Callable[[OutboxRow], Awaitable[None]]
 
@@ -160,6 +161,12 @@ class OutboxDelivery:
 class MqttDispatcher(OutboxDelivery):
     """The ``mqtt`` channel: each row published on its contract topic with QoS 1.
 
+    A row counts as delivered when the awaitable ``publish`` returns completes — the broker's
+    PUBACK — not when the PUBLISH left: a broker that crashes between the two has not taken
+    the message. No PUBACK within ``ack_timeout_s`` and the row stays queued, retried after
+    its backoff, and the round stops (a broker that acknowledges nothing would fail the rest
+    the same way). A late PUBACK only means a duplicate, which receivers drop by ``event_id``.
+
     ``ready`` (e.g. ``lambda: mqtt.connected``) keeps rows queued while the client is down,
     instead of handing them to a client that would only hold them in memory.
     """
@@ -171,6 +178,7 @@ class MqttDispatcher(OutboxDelivery):
         *,
         ready: Callable[[], bool] | None = None,
         qos: int = 1,
+        ack_timeout_s: float = 10.0,
         channel: str = "mqtt",
         clock: Callable[[], float] = time.time,
         backoff: Callable[[int], float] = backoff_delay,
@@ -181,6 +189,7 @@ class MqttDispatcher(OutboxDelivery):
         self._publish = publish
         self._ready = ready
         self._qos = qos
+        self._ack_timeout_s = ack_timeout_s
         super().__init__(
             outbox,
             self._publish_row,
@@ -196,5 +205,18 @@ class MqttDispatcher(OutboxDelivery):
         if self._ready is not None and not self._ready():
             raise DeliveryError("MQTT client not connected")
         result = self._publish(row.topic, row.body, self._qos)
-        if inspect.isawaitable(result):
-            await result
+        if not inspect.isawaitable(result):
+            return
+        # Shielded: the client keeps its own state of the publish (resent on reconnect).
+        puback = asyncio.ensure_future(result)
+        puback.add_done_callback(_consume)
+        try:
+            await asyncio.wait_for(asyncio.shield(puback), self._ack_timeout_s)
+        except TimeoutError:
+            raise ChannelDownError(f"no PUBACK within {self._ack_timeout_s:g} s") from None
+
+
+def _consume(future: asyncio.Future[object]) -> None:
+    """Retrieve the outcome of a PUBACK nobody waits for any more (no "never retrieved")."""
+    if not future.cancelled():
+        future.exception()

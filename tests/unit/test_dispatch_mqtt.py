@@ -167,6 +167,53 @@ async def test_an_awaitable_publish_is_awaited(tmp_path: Path) -> None:
         assert len(seen) == 3
 
 
+async def test_a_row_is_delivered_only_once_the_broker_acknowledges_it(tmp_path: Path) -> None:
+    async with open_world(tmp_path) as w:
+        await w.service.apply([low_battery()])
+        pubacks: asyncio.Queue[asyncio.Future[None]] = asyncio.Queue()
+
+        def publish(topic: str, payload: bytes, qos: int) -> asyncio.Future[None]:
+            puback: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            pubacks.put_nowait(puback)
+            return puback
+
+        round_ = asyncio.create_task(MqttDispatcher(w.store, publish, clock=w.clock).run_once())
+        for _ in range(3):
+            puback = await asyncio.wait_for(pubacks.get(), 2)
+            assert len(await w.pending()) == 3  # nothing marked delivered yet
+            assert pubacks.empty() and not round_.done()  # the next waits for this PUBACK
+            puback.set_result(None)
+        assert await round_ == 3
+        assert await w.pending() == []
+
+
+async def test_no_puback_in_time_keeps_the_row_queued_and_it_is_retried(tmp_path: Path) -> None:
+    """The broker took the PUBLISH and died before its PUBACK: the dispatch is not lost."""
+    async with open_world(tmp_path) as w:
+        await w.service.apply([low_battery()])
+        silent = True
+        sent: list[str] = []
+
+        def publish(topic: str, payload: bytes, qos: int) -> asyncio.Future[None]:
+            sent.append(topic)
+            puback: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if not silent:
+                puback.set_result(None)
+            return puback
+
+        dispatcher = MqttDispatcher(
+            w.store, publish, clock=w.clock, backoff=lambda n: 5.0, ack_timeout_s=0.05
+        )
+        assert await dispatcher.run_once() == 0
+        assert len(sent) == 1 and dispatcher.failures == 1  # the round stopped there
+        assert len(await w.pending()) == 3
+        silent = False
+        w.clock.advance(5)
+        assert await dispatcher.run_once() == 3
+        assert sent[0] == sent[1]  # the same row again, first
+        assert await w.pending() == []
+
+
 async def test_the_running_worker_publishes_a_new_alarm_at_once(tmp_path: Path) -> None:
     async with open_world(tmp_path) as w:
         broker, all_four = FakeBroker(), asyncio.Event()
