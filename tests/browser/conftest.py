@@ -1,6 +1,7 @@
 """Debian's headless Chromium driven by Playwright for Python — never ``playwright install``.
 
-Each test gets a fresh profile directory. JavaScript errors on any page fail the test.
+Each test gets a fresh profile directory. JavaScript errors on any page fail the test. A test
+module gives the browser a camera by overriding the ``camera_video`` fixture.
 """
 
 from __future__ import annotations
@@ -40,15 +41,29 @@ class Browser:
 
 
 @pytest.fixture
-async def browser(tmp_path: Path) -> AsyncIterator[Browser]:
+def camera_video() -> Path | None:
+    """What the browser's camera sees: a Y4M file (a module overrides this), or no camera."""
+    return None
+
+
+@pytest.fixture
+async def browser(tmp_path: Path, camera_video: Path | None) -> AsyncIterator[Browser]:
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail("/usr/bin/chromium not found: install the Debian package 'chromium'")
+    camera = []
+    if camera_video is not None:
+        # A fake camera playing the file, and getUserMedia allowed without a prompt.
+        camera = [
+            "--use-fake-ui-for-media-stream",
+            "--use-fake-device-for-media-stream",
+            f"--use-file-for-fake-video-capture={camera_video}",
+        ]
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
             str(tmp_path / "chromium-profile"),
             executable_path=str(CHROMIUM),
             headless=True,
-            args=ARGS,
+            args=ARGS + camera,
             locale="zh-CN",
             timezone_id="Asia/Shanghai",
         )

@@ -24,6 +24,7 @@ import paho.mqtt.client as paho
 import pytest
 from playwright.async_api import Page, expect
 
+from tests.browser.camera import qr_label_video
 from tests.browser.conftest import Browser
 from tests.integration.harness import eventually, publish, register, running, settings_for
 from tests.servers.mosquitto import MosquittoServer
@@ -40,6 +41,39 @@ GOOD_CSV = (
 ).encode()
 BAD_CSV = GOOD_CSV.replace(b"31.237", b"95")
 WORKER_POSITION = {"latitude": 31.2362, "longitude": 121.4655}  # a block from the detector
+
+
+# Records what the worker's page does to get attention, with the incident it is alerting about
+# at the time (the page marks it on <body> first). The real calls still go through.
+ALERT_SPIES = """
+(() => {
+  const calls = (window.alertCalls = []);
+  const about = () => (document.body && document.body.dataset.alerted) || null;
+  const RealNotification = window.Notification;
+  window.Notification = class extends RealNotification {
+    constructor(title, options) {
+      calls.push({ kind: "notification", title, tag: options && options.tag, incident: about() });
+      super(title, options);
+    }
+  };
+  const vibrate = navigator.vibrate ? navigator.vibrate.bind(navigator) : () => false;
+  navigator.vibrate = (pattern) => {
+    calls.push({ kind: "vibrate", pattern, incident: about() });
+    return vibrate(pattern);
+  };
+  const start = OscillatorNode.prototype.start;
+  OscillatorNode.prototype.start = function (...args) {
+    calls.push({ kind: "oscillator", hz: this.frequency.value, incident: about() });
+    return start.apply(this, args);
+  };
+})();
+"""
+
+
+@pytest.fixture
+def camera_video(tmp_path: Path) -> Path:
+    """The installer's phone camera looks at the label of detector sd-web-1."""
+    return qr_label_video("sd-web-1", tmp_path / "qr.y4m")
 
 
 def png(width: int = 96, height: int = 64) -> bytes:
@@ -135,9 +169,15 @@ async def test_installer_worker_and_officer_close_the_loop_in_a_real_browser(
 
         # -- the installer: place the sensor, see its grid, save, press the test button --------
         installer = await browser.page()
+        await browser.context.grant_permissions(["camera"], origin=base)
+        await installer.add_init_script("delete window.BarcodeDetector")
         await sign_in(installer, base, installer_token)
         form = installer.locator("#register-form")
-        await form.locator("input[name=id]").fill("sd-web-1")
+        # The id read from the label's QR code through the camera (jsQR: no BarcodeDetector here).
+        await form.locator("#scan-btn").click()
+        await expect(form.locator("input[name=id]")).to_have_value("sd-web-1", timeout=10_000)
+        await expect(installer.locator("#scan-video")).to_have_attribute("data-decoder", "jsqr")
+        await expect(installer.locator("#scan-video")).to_be_hidden()  # the camera is let go
         await form.locator("select[name=profile]").select_option("smoke-detector")
         await expect(installer.locator("#profile-desc")).not_to_be_empty()
         await form.locator("input[name=name]").fill("贵州路 101 号 3 楼烟感")
@@ -174,6 +214,33 @@ async def test_installer_worker_and_officer_close_the_loop_in_a_real_browser(
         await expect(installer.locator("#register-form h2")).to_have_text("Register a sensor")
         await installer.click("#lang")
         await expect(installer.locator("#register-form h2")).to_have_text("登记传感器")
+        # Edit a device on the wall: moved to another building (another grid), renamed, its
+        # low-battery threshold raised.
+        await installer.locator("#edit-id").fill("sd-csv-1")
+        await installer.click("#edit-load")
+        await expect(form).to_have_attribute("data-mode", "edit")
+        await expect(form.locator("input[name=id]")).to_have_value("sd-csv-1")
+        await expect(form.locator("input[name=name]")).to_have_value("3 号楼烟感")
+        await expect(installer.locator("#grid-found")).to_have_attribute("data-grid", "G-0101")
+        await form.locator("input[name=name]").fill("宁波路 55 号 2 楼烟感")
+        await form.locator("input[name=lat]").fill("31.225")
+        await form.locator("input[name=lon]").fill("121.475")
+        await expect(installer.locator("#grid-found")).to_have_attribute("data-grid", "G-0104")
+        await form.locator('input[data-threshold="battery_low_pct"]').fill("25")
+        await installer.screenshot(path=shots / "installer-edit.png", full_page=True)
+        await form.locator("button[type=submit]").click()
+        await expect(installer.locator("#register-result")).to_contain_text("G-0104")
+        await expect(form).to_have_attribute("data-mode", "register")
+        edited = (await api.get("/devices/sd-csv-1")).json()
+        assert (edited["grid"], edited["name"], edited["thresholds"]) == (
+            "G-0104",
+            "宁波路 55 号 2 楼烟感",
+            {"battery_low_pct": 25},
+        )
+        assert edited["location"]["address"] == "贵州路 130 号"  # what was not touched stays
+        [audited] = (await api.get("/audit", params={"subject": "device:sd-csv-1"})).json()[:1]
+        assert (audited["actor"], audited["action"]) == ("inst-01", "PUT /api/v1/devices/sd-csv-1")
+
         await asyncio.to_thread(publish, mosquitto.port, [("devices/sd-web-1/up", RELEASED)])
         commissioned = await api.get("/devices/sd-web-1/commissioning")
         assert commissioned.status_code == 200, commissioned.text
@@ -184,6 +251,7 @@ async def test_installer_worker_and_officer_close_the_loop_in_a_real_browser(
         await browser.context.set_geolocation(WORKER_POSITION)
         await installer.close()
         worker = await browser.page(390, 844)
+        await worker.add_init_script(ALERT_SPIES)
         await worker.bring_to_front()
         await sign_in(worker, base, worker_token)
         await worker.click("#alerts-on")
@@ -204,6 +272,12 @@ async def test_installer_worker_and_officer_close_the_loop_in_a_real_browser(
             await api.get("/incidents", params={"device": "sd-web-1", "test": "false"})
         ).json()
         assert await worker.evaluate("document.body.dataset.alerted") == incident["id"]
+        # The phone really rang, buzzed and notified — each about this incident.
+        calls = await worker.evaluate("window.alertCalls")
+        about = {c["kind"] for c in calls if c["incident"] == incident["id"]}
+        assert about == {"notification", "vibrate", "oscillator"}, calls
+        [notified] = [c for c in calls if c["kind"] == "notification"]
+        assert incident["title"] in notified["title"] and notified["tag"] == incident["id"]
         await expect(card.locator(".distance")).to_contain_text("m")
         await worker.screenshot(path=shots / "worker.png", full_page=True)
 

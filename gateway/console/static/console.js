@@ -18,6 +18,8 @@ const state = {
   devices: [],
   position: null, // the worker's own, when the browser allows it
   commissioning: null, // the device id waiting for its test message
+  editing: null, // the device being edited in the installer's form, as loaded
+  profiles: new Map(),
   streamAbort: null,
   maps: {},
 };
@@ -287,10 +289,10 @@ async function initInstaller() {
   if (!form.installer.value) form.installer.value = /^[A-Za-z0-9][A-Za-z0-9._:-]*$/.test(state.me.name) ? state.me.name : state.me.token_id || "";
   const [profiles, grids] = await Promise.all([api("/profiles"), api("/grids")]);
   state.grids = grids.features;
+  state.profiles = new Map(profiles.map((p) => [p.name, p]));
   const select = form.profile;
   select.replaceChildren(...profiles.map((p) => el("option", { value: p.name, "data-description": p.description }, p.name)));
-  const describeProfile = () => ($("#profile-desc").textContent = select.selectedOptions[0]?.dataset.description || "");
-  select.addEventListener("change", describeProfile);
+  select.addEventListener("change", () => describeProfile());
   describeProfile();
   state.maps.installer = new GridMap($("#installer-map"), {
     tileUrl: state.config.tile_url,
@@ -323,8 +325,10 @@ async function initInstaller() {
   form.lon.addEventListener("input", placed);
   form.addEventListener("submit", (ev) => {
     ev.preventDefault();
-    registerDevice(form).catch(fail);
+    (state.editing ? saveEdit(form) : registerDevice(form)).catch(fail);
   });
+  $("#edit-load").addEventListener("click", () => loadForEdit($("#edit-id").value.trim()).catch(fail));
+  $("#edit-cancel").addEventListener("click", () => endEdit());
   $("#commission-start").addEventListener("click", () => startCommissioning($("#commission-id").value.trim()));
   $("#csv-upload").addEventListener("click", () => uploadCsv().catch(fail));
   setupScanner(form.id);
@@ -354,6 +358,7 @@ async function registerDevice(form) {
     },
   };
   if (f.installer.value.trim()) body.installer = f.installer.value.trim();
+  body.thresholds = thresholdsOf(form);
   const result = $("#register-result");
   try {
     const device = await api("/devices", { method: "POST", json: body });
@@ -365,6 +370,123 @@ async function registerDevice(form) {
     result.className = "error";
     result.textContent = err.message;
   }
+}
+
+function describeProfile(values) {
+  // The model's description, and one box per threshold it has: empty keeps the model's value.
+  const profile = state.profiles.get($("#register-form").profile.value);
+  $("#profile-desc").textContent = profile ? profile.description : "";
+  const entries = Object.entries(profile ? profile.thresholds : {});
+  $("#thresholds").hidden = !entries.length;
+  $("#threshold-fields").replaceChildren(
+    ...entries.map(([name, value]) =>
+      el("label", {}, el("span", {}, name), el("input", { type: "number", step: "any", "data-threshold": name, placeholder: String(value), value: values && values[name] != null ? String(values[name]) : null })),
+    ),
+  );
+}
+
+function thresholdsOf(form) {
+  const out = {};
+  for (const input of form.querySelectorAll("input[data-threshold]")) {
+    const value = parseFloat(input.value);
+    if (Number.isFinite(value)) out[input.dataset.threshold] = value;
+  }
+  return out;
+}
+
+async function loadForEdit(deviceId) {
+  // A device already on the wall: moved, renamed, re-thresholded. Its model stays — another
+  // model is another device (the API refuses the change).
+  if (!deviceId) return;
+  const device = await api(`/devices/${encodeURIComponent(deviceId)}`);
+  const form = $("#register-form");
+  const f = form.elements;
+  const loc = device.location || {};
+  state.editing = device;
+  form.dataset.mode = "edit";
+  f.id.value = device.id;
+  f.id.readOnly = true;
+  f.profile.value = device.profile;
+  f.profile.disabled = true;
+  describeProfile(device.thresholds);
+  f.name.value = device.name;
+  f.address.value = loc.address || "";
+  f.building.value = loc.building || "";
+  f.floor.value = loc.floor || "";
+  f.lat.value = loc.lat ?? "";
+  f.lon.value = loc.lon ?? "";
+  f.installer.value = device.installer || "";
+  f.lat.dispatchEvent(new Event("input")); // the map and the grid under it
+  $("#scan-btn").disabled = true;
+  setFormLabels("inst.edit.title", "inst.edit.save");
+  const editing = $("#editing");
+  editing.hidden = false;
+  editing.textContent = t("inst.edit.of", { id: device.id, profile: device.profile });
+  $("#edit-cancel").hidden = false;
+  $("#register-result").textContent = "";
+  form.scrollIntoView({ block: "start" });
+}
+
+async function saveEdit(form) {
+  const f = form.elements;
+  const was = state.editing;
+  const lat = parseFloat(f.lat.value), lon = parseFloat(f.lon.value);
+  const placed = Number.isFinite(lat) && Number.isFinite(lon);
+  const body = {
+    profile: was.profile,
+    name: f.name.value.trim(),
+    external_id: was.external_id,
+    location: {
+      address: f.address.value.trim(),
+      building: f.building.value.trim(),
+      floor: f.floor.value.trim(),
+      lat: placed ? lat : null,
+      lon: placed ? lon : null,
+    },
+    grid: placed ? null : was.grid, // with a position, the grid under it; without, the one it had
+    thresholds: thresholdsOf(form),
+    installer: f.installer.value.trim() || null,
+    commissioning_until: was.commissioning_until,
+  };
+  const result = $("#register-result");
+  try {
+    const device = await api(`/devices/${encodeURIComponent(was.id)}`, { method: "PUT", json: body });
+    endEdit();
+    result.className = "ok";
+    result.textContent = t("inst.updated", { id: device.id, grid: device.grid });
+  } catch (err) {
+    result.className = "error";
+    result.textContent = err.message;
+  }
+}
+
+function endEdit() {
+  const form = $("#register-form");
+  const f = form.elements;
+  const installer = f.installer.value;
+  state.editing = null;
+  form.reset();
+  form.dataset.mode = "register";
+  f.id.readOnly = false;
+  f.profile.disabled = false;
+  f.installer.value = installer;
+  describeProfile();
+  f.lat.dispatchEvent(new Event("input"));
+  $("#scan-btn").disabled = false;
+  setFormLabels("inst.register", "inst.save");
+  $("#editing").hidden = true;
+  $("#edit-cancel").hidden = true;
+  $("#register-result").textContent = "";
+}
+
+function setFormLabels(title, save) {
+  const form = $("#register-form");
+  const heading = form.querySelector("h2");
+  const button = form.querySelector("button[type=submit]");
+  heading.dataset.i18n = title;
+  button.dataset.i18n = save;
+  heading.textContent = t(title);
+  button.textContent = t(save);
 }
 
 async function startCommissioning(deviceId) {
@@ -423,9 +545,9 @@ async function uploadCsv() {
 }
 
 function setupScanner(input) {
-  // BarcodeDetector (Chrome on Android, ...) reads the QR code on the device label; elsewhere
-  // the id is typed.
-  if (!("BarcodeDetector" in window) || !navigator.mediaDevices) return;
+  // The QR code on the device label, read from the camera: BarcodeDetector where the browser
+  // has it (Chrome on Android), else jsQR (shipped in static/vendor, loaded on first use).
+  if (!navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) return;
   const button = $("#scan-btn");
   const video = $("#scan-video");
   button.hidden = false;
@@ -439,7 +561,7 @@ function setupScanner(input) {
   button.addEventListener("click", async () => {
     if (stream) return stop();
     try {
-      const detector = new BarcodeDetector({ formats: ["qr_code", "code_128", "ean_13"] });
+      const read = await qrReader();
       stream = await navigator.mediaDevices.getUserMedia({ video: { facingMode: "environment" } });
       video.srcObject = stream;
       video.hidden = false;
@@ -447,13 +569,13 @@ function setupScanner(input) {
       await video.play();
       const look = async () => {
         if (!stream) return;
-        const codes = await detector.detect(video).catch(() => []);
-        if (codes.length) {
-          input.value = codes[0].rawValue.trim();
+        const text = await read(video).catch(() => null);
+        if (text && text.trim()) {
+          input.value = text.trim();
           input.dispatchEvent(new Event("input"));
           return stop();
         }
-        requestAnimationFrame(look);
+        setTimeout(look, 150); // a few frames a second is plenty, and spares a phone's battery
       };
       look();
     } catch (err) {
@@ -461,6 +583,53 @@ function setupScanner(input) {
       fail(err);
     }
   });
+}
+
+async function qrReader() {
+  const video = $("#scan-video");
+  if ("BarcodeDetector" in window) {
+    const formats = await BarcodeDetector.getSupportedFormats().catch(() => []);
+    if (formats.includes("qr_code")) {
+      const detector = new BarcodeDetector({ formats: ["qr_code", "code_128", "ean_13"].filter((f) => formats.includes(f)) });
+      video.dataset.decoder = "barcode-detector";
+      return async (source) => {
+        const codes = await detector.detect(source);
+        return codes.length ? codes[0].rawValue : null;
+      };
+    }
+  }
+  await loadScript("static/vendor/jsQR.js");
+  video.dataset.decoder = "jsqr";
+  const canvas = document.createElement("canvas");
+  const ctx = canvas.getContext("2d", { willReadFrequently: true });
+  return async (source) => {
+    if (!source.videoWidth) return null;
+    const scale = Math.min(1, 800 / source.videoWidth); // a label fills the frame: 800 px is enough
+    canvas.width = Math.round(source.videoWidth * scale);
+    canvas.height = Math.round(source.videoHeight * scale);
+    ctx.drawImage(source, 0, 0, canvas.width, canvas.height);
+    const image = ctx.getImageData(0, 0, canvas.width, canvas.height);
+    const code = jsQR(image.data, image.width, image.height, { inversionAttempts: "dontInvert" });
+    return code ? code.data : null;
+  };
+}
+
+const scripts = new Map(); // src → its loading, once
+
+function loadScript(src) {
+  if (!scripts.has(src)) {
+    const loading = new Promise((resolve, reject) => {
+      const script = el("script", { src });
+      script.onload = resolve;
+      script.onerror = () => {
+        scripts.delete(src);
+        reject(new Error(`${src}: not loaded`));
+      };
+      document.head.append(script);
+    });
+    scripts.set(src, loading);
+  }
+  return scripts.get(src);
 }
 
 // -- grid worker ------------------------------------------------------------------------------
@@ -517,6 +686,7 @@ function beep() {
 }
 
 function alertWorker(incident) {
+  document.body.dataset.alerted = incident.id; // first: what the sound and buzz are about
   beep();
   if (navigator.vibrate) navigator.vibrate([300, 100, 300, 100, 300]);
   if ("Notification" in window && Notification.permission === "granted") {
@@ -526,7 +696,6 @@ function alertWorker(incident) {
       /* some mobile browsers only notify from a service worker */
     }
   }
-  document.body.dataset.alerted = incident.id;
 }
 
 async function loadWorker() {
