@@ -17,6 +17,8 @@ have mosquitto || missing+=(mosquitto)
 have influxd || missing+=(influxdb)
 have victoria-metrics || missing+=(victoria-metrics)
 [ -x /usr/bin/chromium ] || missing+=(chromium)  # the web console's browser tests
+# The browser tests screenshot the console (docs/screenshots): Chinese text needs a CJK font.
+[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing+=(fonts-wqy-zenhei)
 # The pipeline benchmark's smoke test runs its Node-RED peer (it `npm ci`s Node-RED itself).
 have npm || missing+=(nodejs npm)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
