@@ -1,7 +1,9 @@
 """The web console in a real browser against a real gateway and a real Mosquitto: an installer
 registers and commissions a smoke detector, its alarm reaches the grid worker's phone within
 2 s of the MQTT publish, the worker accepts, arrives and handles it with a photo, the officer
-verifies and closes it, and the board shows it closed.
+verifies and closes it, and the board shows it closed. The installer reads the detector's id from
+its QR code through a (fake) camera and edits a device already registered; a worker's page lists
+the overdue patrol tags of the worker's grid.
 
 ``FIREGRID_SCREENSHOTS=docs/screenshots`` keeps the screenshots of each view (the README's).
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import shutil
 import struct
 import threading
 import time
@@ -22,11 +25,19 @@ import httpx
 import orjson
 import paho.mqtt.client as paho
 import pytest
+import yaml
 from playwright.async_api import Page, expect
 
 from tests.browser.camera import qr_label_video
 from tests.browser.conftest import Browser
-from tests.integration.harness import eventually, publish, register, running, settings_for
+from tests.integration.harness import (
+    REPO,
+    eventually,
+    publish,
+    register,
+    running,
+    settings_for,
+)
 from tests.servers.mosquitto import MosquittoServer
 
 pytestmark = pytest.mark.integration
@@ -352,3 +363,58 @@ async def _one_open(api: httpx.AsyncClient, device: str) -> str:
     found = await eventually(probe, f"an open incident for {device}", within=10)
     incident_id: str = found[0]["id"]
     return incident_id
+
+
+def drill_rules(tmp_path: Path, tags: list[str], every_s: float) -> Path:
+    """The shipped rules, but ``tags`` must be scanned every ``every_s`` seconds: a patrol
+    falls overdue within the test's time, with nothing else about time changed."""
+    rules = tmp_path / "rules"
+    shutil.copytree(REPO / "rules", rules)
+    path = rules / "patrol.yaml"
+    ruleset = yaml.safe_load(path.read_text(encoding="utf-8"))
+    [overdue] = [r for r in ruleset["rules"] if r["id"] == "patrol-overdue"]
+    overdue["patrol"]["schedules"]["drill"] = {"every_min": every_s / 60}
+    overdue["patrol"]["tags"] = dict.fromkeys(tags, "drill")
+    path.write_text(yaml.safe_dump(ruleset, allow_unicode=True), encoding="utf-8")
+    return rules
+
+
+async def test_a_grid_worker_sees_the_overdue_patrol_tags_of_their_own_grid(
+    mosquitto: MosquittoServer, tmp_path: Path, browser: Browser
+) -> None:
+    rules = drill_rules(tmp_path, ["tag-0101", "tag-0102"], every_s=3)
+    settings = settings_for(tmp_path, mosquitto.url, rules_dir=rules)
+    async with running(settings) as (gateway, api):
+        await district(api)
+        tags = [
+            ("tag-0101", "3 号楼消防通道", 31.235, 121.465),  # G-0101: 张伟's grid
+            ("tag-0102", "贵州路 120 号楼梯间", 31.236, 121.475),  # G-0102: someone else's
+        ]
+        for tag_id, address, lat, lon in tags:
+            location = {"address": address, "lat": lat, "lon": lon}
+            body = {
+                "id": tag_id,
+                "profile": "nfc-patrol-tag",
+                "name": address,
+                "location": location,
+            }
+            response = await api.post("/devices", json=body)
+            assert response.status_code == 201, response.text
+        token = await issue(api, "worker", "张伟", "w-001")
+        worker = await browser.page(390, 844)
+        await sign_in(worker, f"http://127.0.0.1:{gateway.api_port}", token)
+        await expect(worker.locator("#my-patrols .empty")).to_be_visible()
+
+        # Nobody scans: a few seconds later the tag is overdue, pushed to the worker's page.
+        mine = worker.locator("#my-patrols li[data-incident]")
+        await expect(mine).to_have_count(1, timeout=20_000)
+        await expect(mine).to_contain_text("tag-0101")
+        await expect(mine).to_contain_text("3 号楼消防通道")
+        overdue = await _one_open(api, "tag-0101")
+        assert await mine.get_attribute("data-incident") == overdue
+        assert (await api.get(f"/incidents/{overdue}")).json()["kind"] == "patrol_overdue"
+        # The other grid's tag is overdue too, but not this worker's to walk to.
+        await _one_open(api, "tag-0102")
+        await expect(worker.locator("#my-patrols")).not_to_contain_text("tag-0102")
+        # An overdue patrol is listed, not rung like an alarm.
+        await expect(worker.locator("#my-alarms .empty")).to_be_visible()
