@@ -422,6 +422,7 @@ def parse_args(argv: Iterable[str]) -> argparse.Namespace:
     parser.add_argument("--messages", type=int, default=200_000)
     parser.add_argument("--repeats", type=int, default=3, help="passes per stage; best kept")
     parser.add_argument("--mqtt", action="store_true", help="also measure the MQTT client layer")
+    parser.add_argument("--mqtt-only", action="store_true", help="only the MQTT client layer")
     parser.add_argument("--mqtt-messages", type=int, default=200_000)
     parser.add_argument("--profile", type=Path, help="pyinstrument the end-to-end pass into HTML")
     return parser.parse_args(list(argv))
@@ -431,8 +432,9 @@ def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("PYTHONHASHSEED", "0")
-    asyncio.run(run_inprocess(args))
-    if args.mqtt:
+    if not args.mqtt_only:
+        asyncio.run(run_inprocess(args))
+    if args.mqtt or args.mqtt_only:
         asyncio.run(run_mqtt(args))
     return 0
 

@@ -64,9 +64,10 @@ from typing import IO, Any, cast
 import orjson
 
 HOST = "127.0.0.1"
+REPO_ROOT = Path(__file__).resolve().parent.parent
 TOPIC_FILTER = "devices/+/up"
 DEVICES = 1000
-CLIENTS = ("gmqtt", "paho", "aiomqtt", "raw")
+CLIENTS = ("gmqtt", "paho", "aiomqtt", "firegrid", "raw")
 REFERENCE_CLIENTS = frozenset({"raw"})
 BASELINE_CLIENT = "gmqtt"
 POLL_S = 0.2
@@ -426,6 +427,29 @@ async def receive_aiomqtt(cfg: ReceiverConfig, sink: Sink) -> str:
                 await consumer
 
 
+async def receive_firegrid(cfg: ReceiverConfig, sink: Sink) -> str:
+    """The gateway's own client (``gateway.ingest.mqtt.MqttIngest``), exactly as it runs."""
+    sys.path.insert(0, str(REPO_ROOT))
+    from gateway.config import parse_mqtt_url
+    from gateway.ingest.mqtt import MqttIngest
+    from gateway.metrics import Metrics
+
+    done = asyncio.Event()
+    sink.set_on_complete(done.set)
+
+    def handler(_topic: str, payload: bytes, _received_at: float) -> None:
+        sink.handle(payload)
+
+    url = parse_mqtt_url(f"mqtt://{HOST}:{cfg.port}")
+    client = MqttIngest(url, cfg.client_id, [TOPIC_FILTER], handler, Metrics())
+    async with client:
+        await asyncio.wait_for(client.wait_connected(), timeout=10)
+        announce_ready()
+        outcome = await wait_async(sink, done, cfg)
+        await asyncio.sleep(POLL_S)  # let the last PUBACKs go out
+        return outcome
+
+
 def receive_raw(cfg: ReceiverConfig, sink: Sink) -> str:
     conn, _ = RawConnection.open(cfg.port, cfg.client_id, clean_session=cfg.qos == 0, timeout=10)
     try:
@@ -495,6 +519,8 @@ def receiver_main(cfg: ReceiverConfig) -> int:
         outcome = receive_paho(cfg, sink)
     elif cfg.client == "aiomqtt":
         outcome = asyncio.run(receive_aiomqtt(cfg, sink))
+    elif cfg.client == "firegrid":
+        outcome = asyncio.run(receive_firegrid(cfg, sink))
     elif cfg.client == "raw":
         outcome = receive_raw(cfg, sink)
     else:

@@ -1,0 +1,143 @@
+"""One read from the broker through the ingest connection: PUBACKs only for what the pipeline
+holds, in one write, and an alarm's incident work starting before the telemetry behind it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+
+from gateway.ingest import packets as p
+from gateway.ingest.connection import TURN_BUDGET, MqttConnection
+
+
+class FakeTransport(asyncio.Transport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes: list[bytes] = []
+        self.paused = False
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.writes.append(bytes(data))
+
+    def is_closing(self) -> bool:
+        return False
+
+    def pause_reading(self) -> None:
+        self.paused = True
+
+    def resume_reading(self) -> None:
+        self.paused = False
+
+
+class Session:
+    def __init__(self) -> None:
+        self.control: list[int] = []
+        self.pending: dict[int, asyncio.Future[object]] = {}
+        self.connection: MqttConnection | None = None
+
+    def acknowledge_later(self, packet: bytes) -> None:
+        assert self.connection is not None
+        self.connection.write(packet)
+        self.connection.flow()
+
+    def on_control(self, first: int, body: bytes) -> None:
+        self.control.append(first)
+
+    def on_lost(self, exc: Exception | None) -> None:
+        return None
+
+
+def acked(transport: FakeTransport) -> list[int]:
+    stream = b"".join(transport.writes)
+    return [p.packet_id(body) for first, body in p.PacketReader().feed(stream) if first == 0x40]
+
+
+def telemetry(n: int, first_id: int = 1) -> bytes:
+    return b"".join(
+        p.publish(f"devices/sd-{i}/up", b'{"battery_pct": 80}', 1, first_id + i) for i in range(n)
+    )
+
+
+def connect(handler: object) -> tuple[MqttConnection, FakeTransport]:
+    session = Session()
+    connection = MqttConnection(session, handler, lambda: 1767225600.0, 1 << 20)  # type: ignore[arg-type]
+    session.connection = connection
+    transport = FakeTransport()
+    connection.connection_made(transport)
+    return connection, transport
+
+
+async def test_one_read_of_telemetry_is_acknowledged_in_one_write_after_the_pipeline() -> None:
+    seen: list[str] = []
+    connection, transport = connect(lambda topic, payload, at: seen.append(topic))
+    connection.data_received(telemetry(50))
+    assert len(seen) == 50
+    assert len(transport.writes) == 1 and acked(transport) == list(range(1, 51))
+
+
+async def test_an_alarm_starts_its_incident_before_the_telemetry_behind_it_is_handled() -> None:
+    handled: list[str] = []
+    handled_when_the_incident_started: list[int] = []
+    committed = asyncio.Event()
+
+    async def incident() -> None:
+        handled_when_the_incident_started.append(len(handled))
+        await committed.wait()
+
+    def handler(topic: str, payload: bytes, at: float) -> Awaitable[None] | None:
+        handled.append(topic)
+        return incident() if topic == "devices/alarm/up" else None
+
+    connection, transport = connect(handler)
+    alarm = p.publish("devices/alarm/up", b'{"smoke": true}', 1, 1000)
+    connection.data_received(telemetry(3) + alarm + telemetry(600, first_id=2000))
+    assert handled == ["devices/sd-0/up", "devices/sd-1/up", "devices/sd-2/up", "devices/alarm/up"]
+    assert transport.paused  # the rest waits for a later turn; the broker holds what follows
+    assert acked(transport) == [1, 2, 3]  # not the alarm: its incident is not committed yet
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert handled_when_the_incident_started == [4]  # before any telemetry behind it
+    assert len(handled) == 4 + 600 and not transport.paused  # then the rest, a turn at a time
+    assert 1000 not in acked(transport)
+    committed.set()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert acked(transport)[-1] == 1000  # acknowledged once committed
+
+
+async def test_a_backlog_is_handed_over_a_turn_budget_at_a_time() -> None:
+    seen: list[str] = []
+    connection, transport = connect(lambda topic, payload, at: seen.append(topic))
+    connection.data_received(telemetry(TURN_BUDGET * 2 + 1))
+    assert len(seen) == TURN_BUDGET and transport.paused
+    await asyncio.sleep(0)
+    assert len(seen) == TURN_BUDGET * 2
+    await asyncio.sleep(0)
+    assert len(seen) == TURN_BUDGET * 2 + 1 and not transport.paused
+
+
+async def test_a_redelivered_copy_of_an_alarm_in_progress_is_not_handled_twice() -> None:
+    handled: list[str] = []
+    committed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def handler(topic: str, payload: bytes, at: float) -> Awaitable[None]:
+        handled.append(topic)
+        return committed
+
+    connection, transport = connect(handler)
+    connection.data_received(p.publish("devices/alarm/up", b"{}", 1, 7))
+    connection.data_received(p.publish("devices/alarm/up", b"{}", 1, 7, dup=True))
+    assert handled == ["devices/alarm/up"]
+    committed.set_result(None)
+    await asyncio.sleep(0)
+    assert acked(transport) == [7]
+
+
+async def test_a_failing_handler_is_logged_and_acknowledged_and_ingest_goes_on() -> None:
+    def handler(topic: str, payload: bytes, at: float) -> None:
+        if topic == "devices/sd-1/up":
+            raise RuntimeError("a bug")
+
+    connection, transport = connect(handler)
+    connection.data_received(telemetry(3))
+    assert acked(transport) == [1, 2, 3]
