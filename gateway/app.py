@@ -36,7 +36,9 @@ from gateway.metrics import Metrics
 from gateway.model import DeviceStatus
 from gateway.pipeline import Pipeline
 from gateway.profiles import DeviceProfile, load_profiles
+from gateway.ratelimit import DeviceRateLimit
 from gateway.registry.store import Registry
+from gateway.rules.outcomes import Outcome
 from gateway.rules.runtime import RegistryTopology, RulesRuntime
 from gateway.selfmetrics import SelfMetrics
 from gateway.sinks.base import Sink
@@ -96,6 +98,7 @@ class Gateway:
         self.api_port: int | None = None
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
+        self._applying: set[asyncio.Future[object]] = set()  # outcomes not yet committed
 
     def _build_sink(self) -> Sink:
         s = self.settings
@@ -122,6 +125,7 @@ class Gateway:
             self.unregistered,
             self.metrics,
             s.max_payload_bytes,
+            DeviceRateLimit(s.device_rate_per_s, s.device_burst),
         )
         await self._open_rules_and_incidents()
         await self._start_api()
@@ -153,7 +157,7 @@ class Gateway:
         self._tasks.append(asyncio.create_task(self._every(SWEEP_INTERVAL_S, self.sweep)))
         self._tasks.append(asyncio.create_task(self._every(RULES_TICK_S, self.rules_tick)))
         self._tasks.append(asyncio.create_task(self._incident_timers()))
-        self._tasks.append(asyncio.create_task(self._every(ENGINE_SAVE_S, self.rules.save)))
+        self._tasks.append(asyncio.create_task(self._every(ENGINE_SAVE_S, self._save_rules)))
         self._tasks.append(
             asyncio.create_task(self._every(RULES_POLL_S, self.rules.reload_if_changed))
         )
@@ -185,7 +189,7 @@ class Gateway:
             self.registry,
             self.clock,
         )
-        self._stack.push_async_callback(self.rules.close)
+        self._stack.push_async_callback(self.rules.close, self._outcomes_durable)
         self.ack_signer = AckSigner(ack_secret(s.ack_secret, s.data_dir), self.clock)
         self.bridge = Bridge(
             s,
@@ -223,7 +227,22 @@ class Gateway:
         if device is None:
             return None
         outcomes = self.rules.on_reading(reading, device, received_at)
-        return self.incidents.apply(outcomes) if outcomes else None
+        return self._apply(outcomes) if outcomes else None
+
+    def _apply(self, outcomes: Sequence[Outcome]) -> asyncio.Future[object]:
+        """Hand outcomes to the incident service, tracked until they are committed."""
+        applying: asyncio.Future[object] = asyncio.ensure_future(self.incidents.apply(outcomes))
+        self._applying.add(applying)
+        applying.add_done_callback(self._applying.discard)
+        return applying
+
+    async def _outcomes_durable(self) -> None:
+        """Returns once every outcome handed to the incident service so far is committed."""
+        if self._applying:
+            await asyncio.wait(set(self._applying))
+
+    async def _save_rules(self) -> None:
+        await self.rules.save(self._outcomes_durable)
 
     def reload_rules(self) -> None:
         with contextlib.suppress(ConfigFileError):  # logged; the running rules stay
@@ -233,7 +252,7 @@ class Gateway:
         """Time-driven conditions: holds, inactivity, patrol windows, grid outages."""
         for outcomes in self.rules.tick_in_steps(self.clock()):
             if outcomes:
-                await self.incidents.apply(outcomes)
+                await self._apply(outcomes)
             await asyncio.sleep(0)  # an alarm never waits for the whole fleet's sweep
 
     async def _incident_timers(self) -> None:

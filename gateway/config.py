@@ -66,6 +66,11 @@ class Settings(BaseModel):
     # The disk spool (<data_dir>/spool/influx) holding batches while InfluxDB cannot take them.
     influx_spool_max_bytes: Annotated[int, Field(gt=0)] = 512 * 1024 * 1024
 
+    # The per-device token bucket on ingest (gateway.ratelimit): sustained messages/s, and the
+    # burst allowed on top (a broker's backlog replay after a gateway restart comes as one).
+    device_rate_per_s: Annotated[float, Field(gt=0)] = 2.0
+    device_burst: Annotated[float, Field(ge=1)] = 600.0
+
     data_dir: Path = Path("firegrid-data")
     history_retention_days: Annotated[int, Field(gt=0)] = 30
 

@@ -8,8 +8,8 @@ little arithmetic. Only registered devices reach it, so the dict is bounded by t
 
 from __future__ import annotations
 
-# No shipped device model reports faster than once a second, even in alarm; twice that is
-# headroom, not a flood.
+# Defaults of FIREGRID_DEVICE_RATE_PER_S and FIREGRID_DEVICE_BURST. No shipped device model
+# reports faster than once a second, even in alarm; twice that is headroom, not a flood.
 DEFAULT_RATE_PER_S = 2.0
 # A broker replays what it queued for the gateway all at once after a restart: ten minutes of
 # a device reporting every second must pass, or the drill that proves nothing is lost would

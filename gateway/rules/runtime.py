@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -99,22 +99,36 @@ class RulesRuntime:
     def tick_in_steps(self, now: float) -> Iterator[list[Outcome]]:
         return self.engine.tick_in_steps(now, self._topology)
 
-    async def save(self) -> None:
-        """Write the keys changed since the last save, in one transaction."""
+    async def save(self, outcomes_durable: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Write the keys changed since the last save, in one transaction.
+
+        ``outcomes_durable`` returns once every outcome handed out so far is committed. State
+        that says a rule has fired is never written ahead of its incident: killed in between,
+        the gateway would get the reading again (the broker redelivers what was not yet
+        acknowledged) but the restored state would say the alarm had already fired.
+        """
         keys = self.engine.dirty_keys()
         if not keys:
             return
         rows: list[tuple[str, Any]] = [(k, self.engine.snapshot_key(k)) for k in keys]
-        await self._db.executemany(
-            "INSERT INTO engine_state (key, data) VALUES (?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET data = excluded.data",
-            [(k, orjson.dumps(d).decode()) for k, d in rows if d is not None],
-        )
-        await self._db.executemany(
-            "DELETE FROM engine_state WHERE key = ?", [(k,) for k, d in rows if d is None]
-        )
-        await self._db.commit()
+        # Clean from the snapshot on: a key that changes while this save awaits is dirty again
+        # and goes into the next save (marking it clean after the write would lose that change).
         self.engine.mark_clean(keys)
+        try:
+            if outcomes_durable is not None:
+                await outcomes_durable()  # the outcomes behind this snapshot, not later ones
+            await self._db.executemany(
+                "INSERT INTO engine_state (key, data) VALUES (?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET data = excluded.data",
+                [(k, orjson.dumps(d).decode()) for k, d in rows if d is not None],
+            )
+            await self._db.executemany(
+                "DELETE FROM engine_state WHERE key = ?", [(k,) for k, d in rows if d is None]
+            )
+            await self._db.commit()
+        except BaseException:
+            self.engine.mark_dirty(keys)  # not saved: the next save tries again
+            raise
 
     def reload_if_changed(self) -> None:
         """Polled: an edited rule file takes effect within seconds, without a restart."""
@@ -133,8 +147,8 @@ class RulesRuntime:
         log.info("rule files reloaded from %s", self._rules_dir)
         return self._fingerprint
 
-    async def close(self) -> None:
-        await self.save()
+    async def close(self, outcomes_durable: Callable[[], Awaitable[None]] | None = None) -> None:
+        await self.save(outcomes_durable)
         await self._db.close()
 
 

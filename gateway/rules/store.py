@@ -137,6 +137,13 @@ class Store:
             else:
                 self.dirty_groups.discard(key)
 
+    def mark_dirty(self, keys: list[str]) -> None:
+        for key in keys:
+            if key.startswith(DEVICE):
+                self.dirty_devices.add(key[len(DEVICE) :])
+            else:
+                self.dirty_groups.add(key)
+
     def dump_key(self, key: str) -> dict[str, Any] | None:
         states = self.states_of(key)
         if not states:

@@ -94,8 +94,10 @@ def publish(url_port: int, messages: list[tuple[str, bytes]], qos: int = 1) -> N
             info.wait_for_publish(10)
             assert info.is_published()
     finally:
-        client.loop_stop()
+        # disconnect first: paho's network thread keeps looping while a QoS 1 message is unacked,
+        # so loop_stop() alone would hang on a broker that never answered
         client.disconnect()
+        client.loop_stop()
 
 
 async def metric(api: httpx.AsyncClient, name: str, **labels: str) -> float:

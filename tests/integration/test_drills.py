@@ -106,6 +106,7 @@ async def test_a_full_spool_drops_the_oldest_readings_counts_them_and_keeps_the_
             influx_api="v1",
             influx_db="bound",
             influx_spool_max_bytes=bound,
+            device_burst=10_000,  # 601 readings from one device in seconds: no flood, a drill
         )
         async with running(settings) as (_, api):
             await register(api, [_device("sd-1", "smoke-detector")])
