@@ -418,3 +418,4 @@ async def test_a_grid_worker_sees_the_overdue_patrol_tags_of_their_own_grid(
         await expect(worker.locator("#my-patrols")).not_to_contain_text("tag-0102")
         # An overdue patrol is listed, not rung like an alarm.
         await expect(worker.locator("#my-alarms .empty")).to_be_visible()
+        await worker.screenshot(path=screenshots(tmp_path) / "worker-patrols.png", full_page=True)
