@@ -52,6 +52,7 @@ from gateway.yamlfile import ConfigFileError
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_S = 10.0
+DEVICES_PER_STEP = 2000  # periodic jobs over the fleet yield to the event loop between steps
 STATE_SAVE_INTERVAL_S = 30.0
 RULES_TICK_S = 2.0
 INCIDENT_TICK_S = 0.5
@@ -326,20 +327,34 @@ class Gateway:
             parts["mqtt"] = {"ok": up, "detail": "connected" if up else "disconnected"}
         return parts
 
-    def sweep(self) -> None:
-        """Mark devices silent for longer than their profile allows as offline."""
+    async def sweep(self) -> None:
+        """Mark devices silent for longer than their profile allows as offline, in steps of
+        :data:`DEVICES_PER_STEP` so an alarm never waits behind the whole fleet."""
         now = self.clock()
-        limits = {d.id: self.profiles[d.profile].offline_after_s for d in self.registry.devices()}
-        for device_id in self.tracker.sweep(now, limits):
-            device = self.registry.by_id(device_id)
-            if device is not None:
-                self.pipeline.status_change(device, online=False, at=now)
-        counts = Counter(self.tracker.status(device_id).value for device_id in limits)
+        counts: Counter[str] = Counter()
+        devices = list(self.registry.all_devices())
+        for start in range(0, len(devices), DEVICES_PER_STEP):
+            step = devices[start : start + DEVICES_PER_STEP]
+            limits = {d.id: self.profiles[d.profile].offline_after_s for d in step}
+            for device_id in self.tracker.sweep(now, limits):
+                device = self.registry.by_id(device_id)
+                if device is not None:
+                    self.pipeline.status_change(device, online=False, at=now)
+            counts.update(self.tracker.status(device_id).value for device_id in limits)
+            await asyncio.sleep(0)
         for status in DeviceStatus:
             self.metrics.devices.labels(status.value).set(counts[status.value])
 
     async def _save_states(self) -> None:
-        await self.registry.save_states(list(self.tracker.items()))
+        """Save the liveness of the devices heard (or gone offline) since the last save, in
+        steps: a save of a whole district must not hold up the event loop."""
+        changed = self.tracker.take_changed()
+        for start in range(0, len(changed), DEVICES_PER_STEP):
+            try:
+                await self.registry.save_states(changed[start : start + DEVICES_PER_STEP])
+            except BaseException:
+                self.tracker.mark_changed(device_id for device_id, _ in changed[start:])
+                raise
 
     async def _every(self, interval: float, job: Callable[[], object]) -> None:
         while True:

@@ -22,10 +22,14 @@ class DeviceState:
 
 
 class DeviceTracker:
-    """Liveness bookkeeping; the caller supplies the time (no clock is read here)."""
+    """Liveness bookkeeping; the caller supplies the time (no clock is read here).
+
+    The ids whose state changed since :meth:`take_changed` are kept, so a save writes only
+    those (a district's quiet devices cost nothing every save)."""
 
     def __init__(self) -> None:
         self._states: dict[str, DeviceState] = {}
+        self._changed: set[str] = set()
 
     def seen(self, device_id: str, at: float) -> bool:
         """Record a message; True when the device has just come (back) online."""
@@ -36,6 +40,7 @@ class DeviceTracker:
             state.last_seen = at
         came_online = not state.online
         state.online = True
+        self._changed.add(device_id)
         return came_online
 
     def update(self, device_id: str, ts: float, fields: Mapping[str, FieldValue]) -> None:
@@ -43,17 +48,21 @@ class DeviceTracker:
         if state.latest_ts is None or ts >= state.latest_ts:
             state.latest.update(fields)
             state.latest_ts = ts
+            self._changed.add(device_id)
 
     def sweep(self, now: float, offline_after: Mapping[str, float]) -> list[str]:
-        """Mark silent devices offline; return the ids that have just gone offline."""
+        """Mark the silent ones of ``offline_after``'s devices offline (each with its own
+        limit, in seconds); return the ids that have just gone offline."""
         gone = []
-        for device_id, state in self._states.items():
-            limit = offline_after.get(device_id)
-            if not state.online or limit is None or state.last_seen is None:
+        states = self._states
+        for device_id, limit in offline_after.items():
+            state = states.get(device_id)
+            if state is None or not state.online or state.last_seen is None:
                 continue
             if now - state.last_seen > limit:
                 state.online = False
                 gone.append(device_id)
+                self._changed.add(device_id)
         return gone
 
     def status(self, device_id: str) -> DeviceStatus:
@@ -67,9 +76,20 @@ class DeviceTracker:
 
     def forget(self, device_id: str) -> None:
         self._states.pop(device_id, None)
+        self._changed.discard(device_id)
 
     def items(self) -> Iterable[tuple[str, DeviceState]]:
         return self._states.items()
 
     def restore(self, device_id: str, state: DeviceState) -> None:
         self._states[device_id] = state
+
+    def take_changed(self) -> list[tuple[str, DeviceState]]:
+        """The states changed since the last call (the caller saves them)."""
+        changed, self._changed = self._changed, set()
+        states = self._states
+        return [(i, states[i]) for i in changed if i in states]
+
+    def mark_changed(self, device_ids: Iterable[str]) -> None:
+        """These were not saved after all: the next :meth:`take_changed` returns them again."""
+        self._changed.update(device_ids)

@@ -8,6 +8,7 @@ through the API, and an invalid edit keeps the running rules.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
@@ -30,6 +31,7 @@ from gateway.yamlfile import ConfigFileError
 log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
+KEYS_PER_STEP = 2000  # keys snapshotted (and written) between two chances for the event loop
 _SCHEMA = "CREATE TABLE engine_state (key TEXT PRIMARY KEY, data TEXT NOT NULL);"
 
 
@@ -107,27 +109,36 @@ class RulesRuntime:
         the gateway would get the reading again (the broker redelivers what was not yet
         acknowledged) but the restored state would say the alarm had already fired.
         """
-        keys = self.engine.dirty_keys()
+        keys = list(self.engine.dirty_keys())
         if not keys:
             return
-        rows: list[tuple[str, Any]] = [(k, self.engine.snapshot_key(k)) for k in keys]
-        # Clean from the snapshot on: a key that changes while this save awaits is dirty again
-        # and goes into the next save (marking it clean after the write would lose that change).
-        self.engine.mark_clean(keys)
+        rows: list[tuple[str, Any]] = []
         try:
+            for start in range(0, len(keys), KEYS_PER_STEP):
+                step = keys[start : start + KEYS_PER_STEP]
+                rows += [(k, self.engine.snapshot_key(k)) for k in step]
+                # Clean from its snapshot on: a key that changes while this save goes on is
+                # dirty again and goes into the next save.
+                self.engine.mark_clean(step)
+                await asyncio.sleep(0)  # a district's worth of keys must not hold up an alarm
             if outcomes_durable is not None:
                 await outcomes_durable()  # the outcomes behind this snapshot, not later ones
-            await self._db.executemany(
-                "INSERT INTO engine_state (key, data) VALUES (?, ?) "
-                "ON CONFLICT (key) DO UPDATE SET data = excluded.data",
-                [(k, orjson.dumps(d).decode()) for k, d in rows if d is not None],
-            )
-            await self._db.executemany(
-                "DELETE FROM engine_state WHERE key = ?", [(k,) for k, d in rows if d is None]
-            )
+            for start in range(0, len(rows), KEYS_PER_STEP):
+                step_rows = rows[start : start + KEYS_PER_STEP]
+                await self._db.executemany(
+                    "INSERT INTO engine_state (key, data) VALUES (?, ?) "
+                    "ON CONFLICT (key) DO UPDATE SET data = excluded.data",
+                    [(k, orjson.dumps(d).decode()) for k, d in step_rows if d is not None],
+                )
+                await self._db.executemany(
+                    "DELETE FROM engine_state WHERE key = ?",
+                    [(k,) for k, d in step_rows if d is None],
+                )
             await self._db.commit()
         except BaseException:
             self.engine.mark_dirty(keys)  # not saved: the next save tries again
+            with contextlib.suppress(Exception):
+                await self._db.rollback()
             raise
 
     def reload_if_changed(self) -> None:

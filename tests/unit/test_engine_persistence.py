@@ -166,3 +166,15 @@ def test_reload_dropping_the_storm_rule_releases_suppressed_offline_alarms(tmp_p
     )
     h.engine.reload(load_rule_sets(directory, PROFILES))
     assert len(alarms(h.at(710).tick(), "device-offline")) == 6
+
+
+def test_a_patrol_scan_is_saved_once_and_not_again_by_the_next_tick() -> None:
+    """The scan works out when the tag falls due; the tick after it has nothing to change."""
+    h = Harness(shipped_rules(), FLEET)
+    h.send("TAG-1", worker_id="W-1", result="ok")
+    assert "device:TAG-1" in h.engine.dirty_keys()
+    h.engine.mark_clean(h.engine.dirty_keys())
+    assert h.at(2).tick() == []
+    assert "device:TAG-1" not in h.engine.dirty_keys()
+    [saved] = h.engine.snapshot_key("device:TAG-1").values()  # type: ignore[union-attr]
+    assert saved[1][3] is not None  # overdue_at, from the scan

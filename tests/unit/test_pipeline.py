@@ -153,3 +153,18 @@ def test_any_message_is_a_heartbeat_and_status_changes_are_written(h: Harness) -
     assert status == [(True, T0), (True, T0 + 99999)]
     state = tracker.get("sd-1")
     assert state is not None and state.latest == {"smoke": True, "battery_pct": 80.0}
+
+
+def test_the_tracker_hands_over_only_what_changed_since_the_last_save() -> None:
+    tracker = DeviceTracker()
+    tracker.seen("sd-1", 100.0)
+    tracker.seen("sd-2", 100.0)
+    assert sorted(i for i, _ in tracker.take_changed()) == ["sd-1", "sd-2"]
+    assert tracker.take_changed() == []  # nothing heard since
+    tracker.update("sd-2", 101.0, {"battery_pct": 80.0})
+    assert [i for i, _ in tracker.take_changed()] == ["sd-2"]
+    assert tracker.sweep(1000.0, {"sd-1": 60.0}) == ["sd-1"]  # gone offline: a change too
+    changed = tracker.take_changed()
+    assert [(i, s.online) for i, s in changed] == [("sd-1", False)]
+    tracker.mark_changed(["sd-1"])  # its save failed
+    assert [i for i, _ in tracker.take_changed()] == ["sd-1"]

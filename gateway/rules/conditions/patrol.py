@@ -76,15 +76,27 @@ class PatrolRule(DeviceRule):
     ) -> None:
         found = states.get(self.meta.id) if states is not None else None
         if not isinstance(found, PatrolState):
-            ctx.put(device.id, self.meta.id, PatrolState(t, scanned=True))
+            found = PatrolState(t, scanned=True)
+            self._next_due(found, device)
+            ctx.put(device.id, self.meta.id, found)
             return
         if found.held:
             detail = self.meta.copy_fields(reading.fields, {"scanned_at": t})
             ctx.clear(self.meta, device.id, t, detail, out)
             found.held = False
         if t > found.anchor or not found.scanned:
-            found.anchor, found.scanned, found.overdue_at = t, True, None
+            found.anchor, found.scanned = t, True
+            self._next_due(found, device)
         ctx.touch(device.id)
+
+    def _next_due(self, st: PatrolState, device: Device) -> None:
+        """When the tag falls overdue after its new anchor: worked out at the scan, so the
+        state is saved once per scan (not again when the next tick would work it out)."""
+        schedule = self.schedule_for(device)
+        if schedule is None:
+            st.overdue_at, st.schedule = None, ""
+        else:
+            st.overdue_at, st.schedule = schedule.overdue_at(st.anchor), schedule.name
 
     def on_tick(self, ctx: Context, tick: Tick, device: Device) -> None:
         schedule = self.schedule_for(device)
