@@ -7,7 +7,7 @@ index and the derived ``community``/``street`` of a device live in
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Protocol
 
 from gateway.model import Device, FireStation, GridWorker
@@ -31,8 +31,11 @@ class RegistryStore(Protocol):
     async def insert_station(self, station: FireStation) -> None:
         """Raises ConflictError when the id is taken."""
 
-    async def load_devices(self) -> list[Device]:
-        """Devices as stored, ``community``/``street`` empty: the registry derives them."""
+    async def load_devices(
+        self, ladder: Callable[[str], tuple[str, str]] | None = None
+    ) -> list[Device]:
+        """Devices as stored, with ``community``/``street`` from ``ladder(grid)`` (the registry
+        derives them; empty without it)."""
 
     async def insert_devices(self, devices: Sequence[Device]) -> None:
         """All or nothing, in one transaction; ConflictError when an id or external id is taken."""

@@ -7,7 +7,7 @@ memory at open, and GeoJSON moves to PostGIS unchanged when the registry moves t
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -129,12 +129,14 @@ class SqliteStore:
         s = station
         await self._write(sql, [(s.id, s.name, s.phone, s.lat, s.lon)])
 
-    async def load_devices(self) -> list[Device]:
+    async def load_devices(
+        self, ladder: Callable[[str], tuple[str, str]] | None = None
+    ) -> list[Device]:
         rows = await self._db.execute_fetchall(
             "SELECT id, profile, name, external_id, address, building, floor, lat, lon, grid,"
             " thresholds, installer, commissioning_until FROM devices ORDER BY id"
         )
-        return [_device_from_row(row) for row in rows]
+        return [_device_from_row(row, ladder) for row in rows]
 
     async def insert_devices(self, devices: Sequence[Device]) -> None:
         sql = "INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -232,7 +234,9 @@ def _device_to_row(d: Device) -> tuple[Any, ...]:
     )
 
 
-def _device_from_row(row: Sequence[Any]) -> Device:
+def _device_from_row(
+    row: Sequence[Any], ladder: Callable[[str], tuple[str, str]] | None = None
+) -> Device:
     (
         id_,
         profile,
@@ -248,6 +252,7 @@ def _device_from_row(row: Sequence[Any]) -> Device:
         installer,
         commissioning_until,
     ) = row
+    community, street = ("", "") if ladder is None else ladder(grid)
     return Device(
         id=id_,
         profile=profile,
@@ -258,4 +263,6 @@ def _device_from_row(row: Sequence[Any]) -> Device:
         thresholds=orjson.loads(thresholds),
         installer=installer,
         commissioning_until=commissioning_until,
+        community=community,
+        street=street,
     )

@@ -77,14 +77,22 @@ class Registry:
         self._set_grids({r.grid.code: r for r in await self._store.load_grids()})
         self._workers = {w.id: w for w in await self._store.load_workers()}
         self._stations = {s.id: s for s in await self._store.load_stations()}
-        for device in await self._store.load_devices():
+        above: dict[str, tuple[str, str]] = {}  # grid → (community, street), once per grid
+
+        def ladder(grid: str) -> tuple[str, str]:
+            found = above.get(grid)
+            if found is None:
+                found = above[grid] = community_and_street(grid, self._grids)
+            return found
+
+        for device in await self._store.load_devices(ladder):
             if device.profile not in self._profiles:
                 # Kept in the store: it comes back when its profile file does.
                 log.warning(
                     "device %s: profile %s is not loaded; ignoring it", device.id, device.profile
                 )
                 continue
-            self._index(self._derive(device))
+            self._index(device)
 
     # -- the ingest hot path ---------------------------------------------------------------
 

@@ -86,7 +86,11 @@ class RulesEngine:
         return [outcome for step in self.tick_in_steps(now, topology) for outcome in step]
 
     def tick_in_steps(
-        self, now: float, topology: Topology, devices_per_step: int = DEVICES_PER_STEP
+        self,
+        now: float,
+        topology: Topology,
+        devices_per_step: int = DEVICES_PER_STEP,
+        pass_devices: bool = True,
     ) -> Iterator[list[Outcome]]:
         """The same pass cut into steps of at most ``devices_per_step`` devices, each step's
         outcomes final when it is yielded, so a caller on an event loop lets other work — an
@@ -96,11 +100,17 @@ class RulesEngine:
         device deleted or re-registered in between is left to the next pass; a rule reload in
         between ends the pass (the next tick starts on the new rules); the
         storms are judged after the last device, on the whole pass's counts.
+        ``pass_devices=False``: only the due hold/window timers — no pass over the devices, so no
+        storms either (they are judged on a pass's counts). The caller uses it to keep the
+        device pass of a large fleet to a small share of the CPU.
         """
         store = self._store
         rules = store.rules
         tick = Tick(now, topology, [])
         self._run_timers(tick)
+        if not pass_devices:
+            yield tick.out
+            return
         ticking = rules.ticking
         if ticking:
             devices = list(topology.devices())

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from gateway.rules.schedule_spec import DAYS, ScheduleSpec
 
+BOUNDS_CACHED = 4096  # (day, span) pairs: years of days for a few spans
 LOOKAHEAD_DAYS = 9  # a schedule naming one weekday has a deadline within 8 days of any anchor
 
 Span = tuple[time, time, bool]  # start, end, ends the next day
@@ -43,11 +44,21 @@ class PatrolSchedule:
         self.every_s = None if spec.every_min is None else spec.every_min * 60.0
         self.windows = tuple(_span(w) for w in spec.windows)
         self.grace_s = spec.grace_min * 60.0
+        # (day, span) → its bounds: every scan asks for the same few days, and a zone-aware
+        # datetime.combine().timestamp() is the costly part of working out a deadline.
+        self._bounds_of: dict[tuple[date, Span], tuple[float, float]] = {}
 
     def _bounds(self, day: date, span: Span) -> tuple[float, float]:
+        key = (day, span)
+        found = self._bounds_of.get(key)
+        if found is not None:
+            return found
         start, end, next_day = span
         begin = datetime.combine(day, start, self.zone).timestamp()
         finish = datetime.combine(day + timedelta(days=next_day), end, self.zone).timestamp()
+        if len(self._bounds_of) >= BOUNDS_CACHED:
+            self._bounds_of.clear()
+        self._bounds_of[key] = begin, finish
         return begin, finish
 
     def _deadlines(self, day: date, anchor: float) -> Iterator[float]:

@@ -145,7 +145,10 @@ class Store:
                 self.dirty_groups.add(key)
 
     def dump_key(self, key: str) -> dict[str, Any] | None:
-        states = self.states_of(key)
+        # A device's states are read in place (states_of copies): saves dump thousands a second.
+        states: Mapping[str, State] | None = (
+            self.devices.get(key[len(DEVICE) :]) if key.startswith(DEVICE) else self.states_of(key)
+        )
         if not states:
             return None
         prints = self.rules.fingerprints

@@ -137,3 +137,18 @@ def test_a_device_deleted_during_a_stepped_tick_is_left_alone() -> None:
     rest = [o for part in steps for o in part]
     offline = sorted(a.subject for a in alarms(first + rest, "device-offline"))
     assert offline == monitors(4)[:3]
+
+
+def test_a_tick_without_the_device_pass_runs_due_timers_only() -> None:
+    """What the gateway does between two device passes of a large fleet: a cable that has been
+    hot for its hold time still fires on time; a silent device waits for the next pass."""
+    h = fleet(("G-0301", 2))
+    hot, silent = monitors(2)
+    h.send(hot, cable_temp_c_1=80.0)  # cable-overheat: a 20 s hold starts
+    h.send(silent, voltage_v=230.0)
+    h.topology.seen[hot] = T0 + 2 * HEARTBEAT
+    timers_only = list(h.engine.tick_in_steps(T0 + 2 * HEARTBEAT, h.topology, pass_devices=False))
+    assert len(timers_only) == 1
+    assert [a.rule_id for a in alarms(timers_only[0])] == ["cable-overheat"]
+    [offline] = alarms(h.at(2 * HEARTBEAT).tick(), "device-offline")  # the next full pass
+    assert offline.subject == silent
