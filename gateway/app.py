@@ -351,19 +351,19 @@ class Gateway:
         """Mark devices silent for longer than their profile allows as offline, in steps of
         :data:`DEVICES_PER_STEP` so an alarm never waits behind the whole fleet."""
         now = self.clock()
-        counts: Counter[str] = Counter()
+        counts: Counter[DeviceStatus] = Counter()
+        offline_after = {name: p.offline_after_s for name, p in self.profiles.items()}
         devices = list(self.registry.all_devices())
         for start in range(0, len(devices), DEVICES_PER_STEP):
             step = devices[start : start + DEVICES_PER_STEP]
-            limits = {d.id: self.profiles[d.profile].offline_after_s for d in step}
-            for device_id in self.tracker.sweep(now, limits):
+            limits = {d.id: offline_after[d.profile] for d in step}
+            for device_id in self.tracker.sweep(now, limits, counts):
                 device = self.registry.by_id(device_id)
                 if device is not None:
                     self.pipeline.status_change(device, online=False, at=now)
-            counts.update(self.tracker.status(device_id).value for device_id in limits)
             await asyncio.sleep(0)
         for status in DeviceStatus:
-            self.metrics.devices.labels(status.value).set(counts[status.value])
+            self.metrics.devices.labels(status.value).set(counts[status])
 
     async def _save_states(self) -> None:
         """Save the liveness of the devices heard (or gone offline) since the last save, in

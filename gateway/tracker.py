@@ -7,6 +7,7 @@ after that.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -50,19 +51,35 @@ class DeviceTracker:
             state.latest_ts = ts
             self._changed.add(device_id)
 
-    def sweep(self, now: float, offline_after: Mapping[str, float]) -> list[str]:
+    def sweep(
+        self,
+        now: float,
+        offline_after: Mapping[str, float],
+        counts: Counter[DeviceStatus] | None = None,
+    ) -> list[str]:
         """Mark the silent ones of ``offline_after``'s devices offline (each with its own
-        limit, in seconds); return the ids that have just gone offline."""
+        limit, in seconds); return the ids that have just gone offline. ``counts``, if given,
+        is added each of these devices' status after the sweep (one pass for both)."""
         gone = []
         states = self._states
+        online = offline = never = 0
         for device_id, limit in offline_after.items():
             state = states.get(device_id)
-            if state is None or not state.online or state.last_seen is None:
+            if state is None or state.last_seen is None:
+                never += 1
                 continue
-            if now - state.last_seen > limit:
+            if state.online and now - state.last_seen > limit:
                 state.online = False
                 gone.append(device_id)
                 self._changed.add(device_id)
+            if state.online:
+                online += 1
+            else:
+                offline += 1
+        if counts is not None:
+            counts[DeviceStatus.ONLINE] += online
+            counts[DeviceStatus.OFFLINE] += offline
+            counts[DeviceStatus.NEVER_SEEN] += never
         return gone
 
     def status(self, device_id: str) -> DeviceStatus:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -168,3 +169,17 @@ def test_the_tracker_hands_over_only_what_changed_since_the_last_save() -> None:
     assert [(i, s.online) for i, s in changed] == [("sd-1", False)]
     tracker.mark_changed(["sd-1"])  # its save failed
     assert [i for i, _ in tracker.take_changed()] == ["sd-1"]
+
+
+def test_a_sweep_counts_the_status_of_each_device_it_was_given() -> None:
+    tracker = DeviceTracker()
+    tracker.seen("sd-1", 100.0)  # silent since: goes offline
+    tracker.seen("sd-2", 990.0)  # heard recently: stays online
+    counts: Counter[DeviceStatus] = Counter()
+    gone = tracker.sweep(1000.0, {"sd-1": 60.0, "sd-2": 60.0, "sd-3": 60.0}, counts)
+    assert gone == ["sd-1"]
+    assert counts == {
+        DeviceStatus.OFFLINE: 1,
+        DeviceStatus.ONLINE: 1,
+        DeviceStatus.NEVER_SEEN: 1,  # registered, never heard
+    }
