@@ -1,14 +1,13 @@
 """The MQTT ingest client: a persistent QoS 1 session whose PUBACK follows the pipeline.
 
 Our own lean MQTT 3.1.1 client on an :class:`asyncio.Protocol` (``connection.py``; packets in
-``packets.py``), chosen on measured numbers. Receive + ``json.loads`` at QoS 1 with the PUBACK
-sent after the handler (``benchmarks/mqtt_clients.py``, receiver pinned to its own core, CPU µs
-per message): gmqtt 0.8 — the fastest library, and the previous client — 17.2 (quiet machine)
-to 23.8 (loaded), paho-mqtt 28.8–30.7, aiomqtt 51.0; this client 3.0 against the raw-socket
-ceiling's 2.6. In the gateway's own wrapper with the publisher unpinned beside it
-(``benchmarks/hotpath.py --mqtt``): 8.5 µs against gmqtt's 25–29. gmqtt pays an asyncio task
-per message for its deferred PUBACK, MQTT 5 property parsing and one socket write per
-acknowledgement: most of the ≤ 20 µs a message may cost the whole gateway. Here every PUBLISH
+``packets.py``), chosen on measured numbers. Receive + ``json.loads``, CPU µs per message
+(``benchmarks/mqtt_clients.py``, receiver pinned to its own core, medians of 5 runs, see
+``benchmarks/RESULTS-mqtt-clients.md``): QoS 0 — this client 4.0, gmqtt 0.8 (the fastest
+library, and the previous client) 12.2, paho-mqtt 22.5, aiomqtt 43.0; QoS 1 with the PUBACK
+sent after the handler — this client 13.9, the raw-socket reference 14.5, gmqtt 27.5, paho
+36.7, aiomqtt 63.6. gmqtt pays an asyncio task per message for its deferred PUBACK, MQTT 5
+property parsing and one socket write per acknowledgement. Here every PUBLISH
 of a socket read is parsed in one pass and the PUBACKs of what the pipeline holds go out in
 one ``transport.write``. No faster maintained client could be installed (the one Rust-backed
 client found, ``stem-mqtt-client`` over UniFFI, is not on this project's package index, and a
