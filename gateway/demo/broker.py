@@ -8,10 +8,13 @@ loopback only, on 1883 when it is free and on any free port when it is not.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ctypes
 import logging
 import os
 import pwd
 import shutil
+import signal
 import socket
 import time
 from enum import StrEnum
@@ -36,6 +39,7 @@ MQTT_PORT = 1883
 LOOPBACK = "127.0.0.1"
 START_TIMEOUT_S = 10.0
 STOP_TIMEOUT_S = 10.0
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class EmbeddedBroker(Protocol):
@@ -149,6 +153,10 @@ class MosquittoBroker:
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=self._stderr,
+            # Its own session: a Ctrl-C in the terminal reaches the demo, which stops its
+            # clients and then this broker, instead of killing the broker under them.
+            start_new_session=True,
+            preexec_fn=_die_with_parent,
         )
         try:
             await _wait_listening(self.port, self._proc)
@@ -193,3 +201,10 @@ def embedded_broker(kind: BrokerKind, data_dir: Path) -> EmbeddedBroker:
     if kind is BrokerKind.AMQTT or binary is None:
         return AmqttBroker(port)
     return MosquittoBroker(binary, data_dir / "mosquitto", port)
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: SIGTERM when the demo dies, even by SIGKILL (Linux
+    ``PR_SET_PDEATHSIG``; elsewhere nothing), since a new session no longer shares its signals."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
