@@ -32,6 +32,7 @@ from gateway.dashboards.points import incident_point, sink_field_roles
 from gateway.incidents import IncidentService, Transition, load_incident_config
 from gateway.incidents.store import SqliteIncidentStore
 from gateway.ingest.mqtt import MqttIngest
+from gateway.ingest.topics import alarm_lane
 from gateway.metrics import Metrics
 from gateway.model import DeviceStatus
 from gateway.pipeline import Pipeline
@@ -96,7 +97,8 @@ class Gateway:
         self.tracker = DeviceTracker()
         self.unregistered = UnregisteredLog()
         self.profiles: dict[str, DeviceProfile] = {}
-        self.mqtt: MqttIngest | None = None
+        self.mqtt: MqttIngest | None = None  # telemetry, and every outbound publish
+        self.mqtt_alarm: MqttIngest | None = None  # devices' event uplinks (alarm topics)
         self.api_port: int | None = None
         self._stack = contextlib.AsyncExitStack()
         self._tasks: list[asyncio.Task[None]] = []
@@ -134,16 +136,32 @@ class Gateway:
         await self._start_api()
         deliveries: list[OutboxDelivery] = []
         if s.mqtt is not None:
+            topics = self.pipeline.router.subscriptions()
             self.mqtt = MqttIngest(
                 s.mqtt,
                 s.mqtt_client_id,
-                self.pipeline.router.subscriptions(),
+                [t for t in topics if not alarm_lane(t)],
                 self.on_message,
                 self.metrics,
                 s.mqtt_session_expiry_s,
                 self.clock,
             )
             await self._stack.enter_async_context(self.mqtt)
+            alarm_topics = [t for t in topics if alarm_lane(t)]
+            if alarm_topics:
+                # Devices' event uplinks on a session of their own: the broker queues them
+                # apart, so an alarm never waits behind the telemetry queued for the gateway.
+                self.mqtt_alarm = MqttIngest(
+                    s.mqtt,
+                    f"{s.mqtt_client_id}-alarm",
+                    alarm_topics,
+                    self.on_message,
+                    self.metrics,
+                    s.mqtt_session_expiry_s,
+                    self.clock,
+                    alarm_session=True,
+                )
+                await self._stack.enter_async_context(self.mqtt_alarm)
             # The outbox's MQTT channel: dispatches and lifecycle events, in order per incident.
             dispatcher = MqttDispatcher(
                 self.outbox,
@@ -343,8 +361,13 @@ class Gateway:
             },
         }
         if self.mqtt is not None:
-            up = self.mqtt.connected
-            parts["mqtt"] = {"ok": up, "detail": "connected" if up else "disconnected"}
+            down = [
+                name
+                for name, session in (("telemetry", self.mqtt), ("alarm", self.mqtt_alarm))
+                if session is not None and not session.connected
+            ]
+            detail = f"{' and '.join(down)} session disconnected" if down else "connected"
+            parts["mqtt"] = {"ok": not down, "detail": detail}
         return parts
 
     async def sweep(self) -> None:

@@ -73,6 +73,17 @@ class Metrics:
         self.mqtt_connects = Counter(
             "firegrid_mqtt_connects", "Successful (re)connections to the broker", registry=r
         )
+        # The alarm session (devices' event uplinks, gateway.ingest.topics.alarm_lane).
+        self.mqtt_alarm_connected = Gauge(
+            "firegrid_mqtt_alarm_connected",
+            "1 while the alarm session is connected to the broker",
+            registry=r,
+        )
+        self.mqtt_alarm_connects = Counter(
+            "firegrid_mqtt_alarm_connects",
+            "Successful (re)connections of the alarm session",
+            registry=r,
+        )
         self.devices = Gauge(
             "firegrid_devices", "Registered devices by status", ["status"], registry=r
         )

@@ -37,7 +37,8 @@ METHOD = """\
 - **Warm-up** is each device's first message (device comes online: a `device_status` point,
   new tracker and rule state); **throughput** is the steady state after it.
 - **Alarm latency**: a background load at a fixed rate from the other devices; smoke alarms
-  (the `smoke-detector` alarm example) at 1/s from detectors in distinct grids, so no two share
+  (the `smoke-detector` alarm example, on the device's alarm topic `devices/{id}/alarm`, which
+  the gateway reads on its alarm session) at 1/s from detectors in distinct grids, so no two share
   a building and correlation cannot merge them; latency from the alarm's publish to the
   dispatch arriving on `grid/workers/{worker_id}/alarms` (subscribed as the workers). p99 is
   nearest-rank: with 30 alarms it is the slowest one. If the gateway cannot keep up with the

@@ -152,11 +152,12 @@ class Traffic:
 
 
 def alarm_message(device: SimDevice, profiles: Mapping[str, DeviceProfile], ts: float) -> Message:
-    """The ``smoke-detector`` alarm example from ``device``, stamped now."""
+    """The ``smoke-detector`` alarm example from ``device``, stamped now, on the device's
+    alarm topic (read on the gateway's alarm session, apart from the telemetry)."""
     example = profiles[ALARM_PROFILE].examples[ALARM_EXAMPLE]
     assert example.payload is not None
     body = dict(example.payload) | {"ts": round(ts, 3), "seq": 1}
-    return Message(f"devices/{device.id}/up", orjson.dumps(body))
+    return Message(f"devices/{device.id}/alarm", orjson.dumps(body))
 
 
 def alarm_detectors(fleet: Fleet, count: int) -> list[SimDevice]:

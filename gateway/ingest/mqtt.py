@@ -107,13 +107,16 @@ class MqttIngest:
         clock: Callable[[], float] = time.time,
         keepalive_s: int = KEEPALIVE_S,
         max_packet: int = 16 * 1024 * 1024,
+        alarm_session: bool = False,
     ) -> None:
         # session_expiry_s is an MQTT 5 notion: kept for the callers, bounded by the broker.
         self._url = url
         self._client_id = client_id
         self._topics = topics
         self._handler = handler
-        self._metrics = metrics
+        # The alarm session (gateway.ingest.topics.alarm_lane) reports on its own gauges.
+        self._up_gauge = metrics.mqtt_alarm_connected if alarm_session else metrics.mqtt_connected
+        self._connects = metrics.mqtt_alarm_connects if alarm_session else metrics.mqtt_connects
         self._clock = clock
         self._keepalive_s = keepalive_s
         self._max_packet = max_packet
@@ -192,7 +195,7 @@ class MqttIngest:
     def on_lost(self, exc: Exception | None) -> None:
         was_up = self.connected
         self._connected.clear()
-        self._metrics.mqtt_connected.set(0)
+        self._up_gauge.set(0)
         for waiter in self._handshake.values():
             if not waiter.done():
                 waiter.set_exception(ConnectionError("connection lost during the handshake"))
@@ -274,8 +277,8 @@ class MqttIngest:
         for outgoing in self._outgoing.values():
             connection.write(_as_duplicate(outgoing.packet))
         self._connected.set()
-        self._metrics.mqtt_connected.set(1)
-        self._metrics.mqtt_connects.inc()
+        self._up_gauge.set(1)
+        self._connects.inc()
         log.info(
             "connected to MQTT %s:%s (session %s), subscribed to %s",
             self._url.host,
@@ -323,7 +326,7 @@ class MqttIngest:
                 await asyncio.wait_for(asyncio.shield(connection.closed), 5)
         for outgoing in self._outgoing.values():
             outgoing.done.cancel()
-        self._metrics.mqtt_connected.set(0)
+        self._up_gauge.set(0)
 
 
 def _as_duplicate(packet: bytes) -> bytes:

@@ -4,6 +4,10 @@ Profiles declare topics as templates such as ``devices/{device_id}/up`` or
 ``zigbee2mqtt/{external_id}``. ``{device_id}`` names a registered device by id,
 ``{external_id}`` by its external id; a template with neither (``patrol/{reader_id}/scan``)
 relies on the codec's ``device_key`` in the payload, and may then belong to one profile only.
+
+A template whose last level is ``alarm`` (``devices/{device_id}/alarm``) is a device's event
+uplink: the gateway reads it on a session of its own (:func:`alarm_lane`), so the broker keeps
+alarms in a queue of their own and an alarm never waits behind queued telemetry.
 """
 
 from __future__ import annotations
@@ -26,6 +30,14 @@ class Route:
     key_index: int  # which topic level holds the key; -1 for payload-keyed routes
     literals: tuple[tuple[int, str], ...]
     payload_profile: str | None = None
+
+
+ALARM_LEVEL = "alarm"
+
+
+def alarm_lane(topic_filter: str) -> bool:
+    """Is this subscription read on the gateway's alarm session?"""
+    return topic_filter.rsplit("/", 1)[-1] == ALARM_LEVEL
 
 
 class TopicError(ValueError):

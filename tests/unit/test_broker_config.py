@@ -47,10 +47,14 @@ def test_each_device_writes_its_own_topics_and_reads_nothing() -> None:
         DeviceEntry("nb-2", "smoke-detector-nb"),  # no external id: its topic by id only
     )
     accounts = _by_name(plan.accounts)
-    assert accounts["sd-1"] == Account("sd-1", writes=("devices/sd-1/up",))
+    assert accounts["sd-1"] == Account("sd-1", writes=("devices/sd-1/up", "devices/sd-1/alarm"))
     assert accounts["z2m-1"] == Account("z2m-1", writes=("zigbee2mqtt/kitchen 3F",))
-    assert accounts["nb-1"].writes == ("devices/nb-1/up", "nbiot/868120301234567/up")
-    assert accounts["nb-2"].writes == ("devices/nb-2/up",)
+    assert accounts["nb-1"].writes == (
+        "devices/nb-1/up",
+        "nbiot/868120301234567/up",
+        "devices/nb-1/alarm",
+    )
+    assert accounts["nb-2"].writes == ("devices/nb-2/up", "devices/nb-2/alarm")
     assert all(accounts[d].reads == () for d in ("sd-1", "z2m-1", "nb-1", "nb-2"))
     assert plan.skipped == []
 
@@ -80,6 +84,7 @@ def test_installers_named_on_devices_read_their_test_alarms() -> None:
 
 def test_the_gateway_reads_every_device_topic_and_writes_the_grid_topics() -> None:
     assert GATEWAY.reads == (
+        "devices/+/alarm",
         "devices/+/up",
         "nbiot/+/up",
         "patrol/+/scan",
@@ -91,7 +96,13 @@ def test_the_gateway_reads_every_device_topic_and_writes_the_grid_topics() -> No
 
 
 def test_the_simulator_publishes_as_any_device_and_reads_only_the_alarms_it_answers() -> None:
-    assert SIMULATOR.writes == ("devices/+/up", "nbiot/+/up", "patrol/+/scan", "zigbee2mqtt/+")
+    assert SIMULATOR.writes == (
+        "devices/+/alarm",
+        "devices/+/up",
+        "nbiot/+/up",
+        "patrol/+/scan",
+        "zigbee2mqtt/+",
+    )
     assert SIMULATOR.reads == ("grid/workers/+/alarms", "grid/stations/+/alarms")
     # Its responders play every worker's phone and every station: that is all it may read.
     assert set(SIMULATOR.reads) == set(Responders.topics)

@@ -97,7 +97,10 @@ async def test_the_first_start_needs_only_the_gateway_account(tmp_path: Path) ->
     result = await firegrid("--gateway-only", "--out", str(out), "--token", "")
     assert result.exit_code == 0, result.stderr
     assert set(parse_passwd((out / "passwd").read_text())) == {"firegrid"}
-    assert "user firegrid\ntopic read devices/+/up\n" in (out / "acl").read_text()
+    assert (
+        "user firegrid\ntopic read devices/+/alarm\ntopic read devices/+/up\n"
+        in (out / "acl").read_text()
+    )
 
 
 async def test_the_demo_stack_adds_the_simulators_account_from_its_url(tmp_path: Path) -> None:
