@@ -127,10 +127,15 @@ class OutboxDelivery:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        task = self._task
+        if task is not None:
+            # Cancelled again until it ends: on Python 3.11 a cancel that races the end of an
+            # inner wait (asyncio.wait_for) can be swallowed, and the loop would run on.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
 
     async def _failed(self, row: OutboxRow, exc: Exception, now: float) -> None:
         self.failures += 1

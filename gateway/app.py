@@ -163,10 +163,13 @@ class Gateway:
                 )
                 await self._stack.enter_async_context(self.mqtt_alarm)
             # The outbox's MQTT channel: dispatches and lifecycle events, in order per incident.
+            # A row is delivered on the broker's PUBACK. Sent on the alarm session where there
+            # is one: its socket carries no telemetry, so the PUBACK does not queue behind any.
+            outbound = self.mqtt_alarm or self.mqtt
             dispatcher = MqttDispatcher(
                 self.outbox,
-                self.mqtt.publish,
-                ready=lambda: self.mqtt is not None and self.mqtt.connected,
+                outbound.publish_acked,
+                ready=lambda: outbound.connected,
                 clock=self.clock,
             )
             await self._stack.enter_async_context(dispatcher)
