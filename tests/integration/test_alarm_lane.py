@@ -9,6 +9,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import orjson
 import pytest
 
@@ -29,6 +30,24 @@ pytestmark = pytest.mark.integration
 
 FLOOD = 20_000
 SENSORS = 50  # each under its rate limit's burst of 600
+
+
+async def register_district(api: httpx.AsyncClient) -> None:
+    """Worker w-001, the two stations, SENSORS telemetry detectors and sd-fire."""
+    await register(api, [])
+    await api.post("/workers", json={"id": "w-001", "name": "w-001", "phone": ""})
+    for station in (NEAR, FAR):
+        await api.post("/stations", json=station)
+    sensors = [detector(f"sd-{i}") for i in range(SENSORS)]
+    await register(api, [*sensors, detector("sd-fire")])
+
+
+def flood() -> list[tuple[str, bytes]]:
+    """FLOOD heartbeats spread over the SENSORS detectors."""
+    return [
+        (f"devices/sd-{n % SENSORS}/up", orjson.dumps({"battery_pct": 80, "seq": n}))
+        for n in range(FLOOD)
+    ]
 
 
 @contextlib.asynccontextmanager
@@ -60,19 +79,10 @@ async def test_a_smoke_alarm_behind_a_telemetry_flood_is_dispatched_while_influx
         )
         try:
             async with running(settings) as (gateway, api):
-                await register(api, [])
-                await api.post("/workers", json={"id": "w-001", "name": "w-001", "phone": ""})
-                for station in (NEAR, FAR):
-                    await api.post("/stations", json=station)
-                sensors = [detector(f"sd-{i}") for i in range(SENSORS)]
-                await register(api, [*sensors, detector("sd-fire")])
-                flood = [
-                    (f"devices/sd-{n % SENSORS}/up", orjson.dumps({"battery_pct": 80, "seq": n}))
-                    for n in range(FLOOD)
-                ]
+                await register_district(api)
                 # One publisher, in order: the broker queues the alarm behind the whole flood.
                 await asyncio.to_thread(
-                    publish, mosquitto.port, [*flood, ("devices/sd-fire/up", ALARM)]
+                    publish, mosquitto.port, [*flood(), ("devices/sd-fire/up", ALARM)]
                 )
                 [dispatch] = await eventually(
                     lambda: phones.on("grid/workers/w-001/alarms"), "the worker's phone rings"

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import orjson
 import pytest
 
 from gateway.app import Gateway
@@ -21,17 +20,14 @@ from tests.integration.harness import (
     eventually,
     metric,
     publish,
-    register,
     running,
     settings_for,
 )
-from tests.integration.test_incidents_e2e import ALARM, FAR, NEAR, detector
+from tests.integration.test_alarm_lane import FLOOD, SENSORS, flood, register_district
+from tests.integration.test_incidents_e2e import ALARM
 from tests.servers.mosquitto import MosquittoServer
 
 pytestmark = pytest.mark.integration
-
-FLOOD = 20_000
-SENSORS = 50  # each under its rate limit's burst of 600
 
 
 async def test_an_alarm_on_its_own_topic_overtakes_the_telemetry_queued_for_the_gateway(
@@ -41,19 +37,12 @@ async def test_an_alarm_on_its_own_topic_overtakes_the_telemetry_queued_for_the_
     settings = settings_for(tmp_path, mosquitto.url)
     try:
         async with running(settings) as (gateway, api):  # both sessions subscribe, then stop
-            await register(api, [])
-            await api.post("/workers", json={"id": "w-001", "name": "w-001", "phone": ""})
-            for station in (NEAR, FAR):
-                await api.post("/stations", json=station)
-            sensors = [detector(f"sd-{i}") for i in range(SENSORS)]
-            await register(api, [*sensors, detector("sd-fire")])
+            await register_district(api)
             assert gateway.mqtt_alarm is not None and gateway.mqtt_alarm.connected
-        flood = [
-            (f"devices/sd-{n % SENSORS}/up", orjson.dumps({"battery_pct": 80, "seq": n}))
-            for n in range(FLOOD)
-        ]
         # The broker queues all of it for the gateway's sessions, the alarm last.
-        await asyncio.to_thread(publish, mosquitto.port, [*flood, ("devices/sd-fire/alarm", ALARM)])
+        await asyncio.to_thread(
+            publish, mosquitto.port, [*flood(), ("devices/sd-fire/alarm", ALARM)]
+        )
         async with running(settings) as (gateway, api):
             [dispatch] = await eventually(
                 lambda: phones.on("grid/workers/w-001/alarms"), "the worker's phone rings"
