@@ -49,7 +49,6 @@ import shutil
 import signal
 import socket
 import statistics
-import struct
 import subprocess
 import sys
 import tempfile
@@ -62,6 +61,8 @@ from pathlib import Path
 from typing import IO, Any, cast
 
 import orjson
+
+from gateway.ingest import packets as mqtt_packets
 
 HOST = "127.0.0.1"
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -81,36 +82,6 @@ RESULT_PREFIX = "RESULT "
 PUBLISH, PUBACK, SUBACK, PINGRESP, CONNACK = 0x30, 0x40, 0x90, 0xD0, 0x20
 PINGREQ_PACKET = b"\xc0\x00"
 DISCONNECT_PACKET = b"\xe0\x00"
-
-
-def _remaining_length(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _utf8(text: str) -> bytes:
-    raw = text.encode()
-    return struct.pack("!H", len(raw)) + raw
-
-
-def connect_packet(client_id: str, *, clean_session: bool, keepalive: int = 60) -> bytes:
-    flags = 0x02 if clean_session else 0x00
-    body = _utf8("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive) + _utf8(client_id)
-    return b"\x10" + _remaining_length(len(body)) + body
-
-
-def subscribe_packet(mid: int, topic_filter: str, qos: int) -> bytes:
-    body = struct.pack("!H", mid) + _utf8(topic_filter) + bytes([qos])
-    return b"\x82" + _remaining_length(len(body)) + body
-
-
-def publish_packet(topic: str, payload: bytes, qos: int, mid: int) -> bytes:
-    body = _utf8(topic) + (struct.pack("!H", mid) if qos else b"") + payload
-    return bytes([PUBLISH | (qos << 1)]) + _remaining_length(len(body)) + body
 
 
 def device_payload(seq: int) -> tuple[str, bytes]:
@@ -140,7 +111,9 @@ class RawConnection:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         conn = cls(sock)
         try:
-            sock.sendall(connect_packet(client_id, clean_session=clean_session))
+            sock.sendall(
+                mqtt_packets.connect(client_id, clean_session=clean_session, keepalive_s=60)
+            )
             ptype, body = conn.read_packet(timeout)
             if ptype & 0xF0 != CONNACK or len(body) < 2 or body[1] != 0:
                 raise ConnectionError(f"CONNACK refused: type={ptype:#x} body={body!r}")
@@ -453,7 +426,7 @@ async def receive_firegrid(cfg: ReceiverConfig, sink: Sink) -> str:
 def receive_raw(cfg: ReceiverConfig, sink: Sink) -> str:
     conn, _ = RawConnection.open(cfg.port, cfg.client_id, clean_session=cfg.qos == 0, timeout=10)
     try:
-        conn.sock.sendall(subscribe_packet(1, TOPIC_FILTER, cfg.qos))
+        conn.sock.sendall(mqtt_packets.subscribe(1, [TOPIC_FILTER], cfg.qos))
         ptype, _body = conn.read_packet(10)
         if ptype & 0xF0 != SUBACK:
             raise ConnectionError(f"expected SUBACK, got {ptype:#x}")
@@ -565,7 +538,7 @@ PUB_WINDOW = 16_384  # unacked QoS 1 publishes; < 65535 so packet ids are never 
 
 def publisher_main(cfg: PublisherConfig) -> int:
     packets = [
-        publish_packet(*device_payload(seq), cfg.qos, seq % 65535 + 1)
+        mqtt_packets.publish(*device_payload(seq), cfg.qos, seq % 65535 + 1)
         for seq in range(cfg.messages)
     ]
     deadline = time.monotonic() + cfg.timeout_s

@@ -15,39 +15,16 @@ from __future__ import annotations
 import argparse
 import json
 import socket
-import struct
 import sys
 import threading
 import time
 from pathlib import Path
 
 from benchmarks.pipeline.workload import read_messages
+from gateway.ingest import packets as mqtt_packets
 
 CHUNK = 256  # packets per send() call
 MAX_MID = 65535
-
-
-def _remaining_length(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, n = n % 128, n // 128
-        out.append(byte | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _utf8(raw: bytes) -> bytes:
-    return struct.pack("!H", len(raw)) + raw
-
-
-def connect_packet(client_id: str) -> bytes:
-    body = _utf8(b"MQTT") + bytes([4, 0x02]) + struct.pack("!H", 60) + _utf8(client_id.encode())
-    return b"\x10" + _remaining_length(len(body)) + body
-
-
-def publish_packet(topic: bytes, payload: bytes, mid: int) -> bytes:
-    body = _utf8(topic) + struct.pack("!H", mid) + payload
-    return b"\x32" + _remaining_length(len(body)) + body
 
 
 class Acks(threading.Thread):
@@ -85,7 +62,7 @@ def publish(
 ) -> dict[str, object]:
     sock = socket.create_connection(("127.0.0.1", port), timeout=10)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    sock.sendall(connect_packet(client_id))
+    sock.sendall(mqtt_packets.connect(client_id, clean_session=True, keepalive_s=60))
     connack = sock.recv(4)
     if len(connack) < 4 or connack[0] != 0x20 or connack[3] != 0:
         raise ConnectionError(f"CONNACK refused: {connack.hex()}")
@@ -139,7 +116,7 @@ def main() -> None:
     args = parser.parse_args()
     window = min(args.window, MAX_MID - 1)
     packets = [
-        publish_packet(topic, payload, i % MAX_MID + 1)
+        mqtt_packets.publish(topic, payload, 1, i % MAX_MID + 1)
         for i, (topic, payload) in enumerate(read_messages(args.input))
     ]
     result = publish(args.port, packets, args.rate, window, args.client_id, args.timeout)

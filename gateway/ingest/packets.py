@@ -86,7 +86,9 @@ def subscribe(packet_id: int, filters: list[str], qos: int) -> bytes:
     return _packet(SUBSCRIBE, body)
 
 
-def publish(topic: str, payload: bytes, qos: int, packet_id: int = 0, dup: bool = False) -> bytes:
+def publish(
+    topic: str | bytes, payload: bytes, qos: int, packet_id: int = 0, dup: bool = False
+) -> bytes:
     first = PUBLISH | qos << 1 | (0x08 if dup and qos else 0)  # DUP is 0 at QoS 0
     ident = packet_id.to_bytes(2, "big") if qos else b""
     return _packet(first, _string(topic) + ident + payload)
