@@ -39,6 +39,7 @@ from gateway.pipeline import Pipeline
 from gateway.profiles import DeviceProfile, load_profiles
 from gateway.ratelimit import DeviceRateLimit
 from gateway.registry.store import Registry
+from gateway.rules.engine import DEVICES_PER_STEP  # the step of every job over the fleet
 from gateway.rules.outcomes import Outcome
 from gateway.rules.runtime import RegistryTopology, RulesRuntime
 from gateway.selfmetrics import SelfMetrics
@@ -53,7 +54,6 @@ from gateway.yamlfile import ConfigFileError
 log = logging.getLogger(__name__)
 
 SWEEP_INTERVAL_S = 10.0
-DEVICES_PER_STEP = 2000  # periodic jobs over the fleet yield to the event loop between steps
 STATE_SAVE_INTERVAL_S = 30.0
 RULES_TICK_S = 2.0
 DEVICE_PASS_SHARE = 0.05  # the rules' pass over every device: at most this share of a core
