@@ -172,7 +172,10 @@ async def test_a_broker_restart_is_survived_with_reconnect_and_resubscribe(
         )
         await asyncio.to_thread(mosquitto.restart)
         assert gateway.mqtt is not None
-        await eventually(lambda: gateway.mqtt is not None and gateway.mqtt.connected, "reconnected")
+        await eventually(
+            lambda: all(s is not None and s.connected for s in (gateway.mqtt, gateway.mqtt_alarm)),
+            "both sessions reconnected",
+        )
         await asyncio.to_thread(
             publish, mosquitto.port, [("devices/sd-1/up", b'{"battery_pct": 2}')]
         )
