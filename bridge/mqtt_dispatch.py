@@ -76,6 +76,8 @@ class OutboxDelivery:
         self._batch = batch
         self._poll_s = poll_s
         self._task: asyncio.Task[None] | None = None
+        self._wake: asyncio.Event | None = None
+        self._in_round = False
         self.delivered = 0
         self.failures = 0
 
@@ -102,16 +104,24 @@ class OutboxDelivery:
             self.delivered += len(done)
         return len(done)
 
+    @property
+    def busy(self) -> bool:
+        """New messages were committed and are not yet delivered (or a round is running)."""
+        return self._in_round or (self._wake is not None and self._wake.is_set())
+
     async def run(self) -> None:
         """Until cancelled: drain, then wait for new messages or the next retry poll."""
-        wake = self._outbox.watch()
+        wake = self._wake = self._outbox.watch()
         while True:
             wake.clear()
+            self._in_round = True
             try:
                 count = await self.run_once()
             except Exception:
                 log.exception("outbox channel %s: delivery round failed", self.channel)
                 count = 0
+            finally:
+                self._in_round = False
             if count >= self._batch:
                 continue
             with contextlib.suppress(TimeoutError):

@@ -29,6 +29,7 @@ from gateway.audit import AuditLog
 from gateway.config import Settings
 from gateway.console import Console
 from gateway.dashboards.points import incident_point, sink_field_roles
+from gateway.heap import SETTLE_S, HeapSteward, LoopLag
 from gateway.incidents import IncidentService, Transition, load_incident_config
 from gateway.incidents.store import SqliteIncidentStore
 from gateway.ingest.mqtt import MqttIngest
@@ -104,6 +105,7 @@ class Gateway:
         self._tasks: list[asyncio.Task[None]] = []
         self._applying: set[asyncio.Future[object]] = set()  # outcomes not yet committed
         self._next_device_pass = 0.0  # loop time of the rules' next pass over every device
+        self._dispatcher: OutboxDelivery | None = None
 
     def _build_sink(self) -> Sink:
         s = self.settings
@@ -115,6 +117,7 @@ class Gateway:
     async def __aenter__(self) -> Self:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
+        self.heap = self._stack.enter_context(HeapSteward(self.metrics.registry))
         self.profiles = load_profiles(s.profiles_dir)
         self.registry = await Registry.open(s.data_dir / "registry.sqlite", self.profiles)
         self._stack.push_async_callback(self.registry.close)
@@ -145,6 +148,7 @@ class Gateway:
                 self.metrics,
                 s.mqtt_session_expiry_s,
                 self.clock,
+                alarm_in_flight=self._alarm_in_flight,
             )
             await self._stack.enter_async_context(self.mqtt)
             alarm_topics = [t for t in topics if alarm_lane(t)]
@@ -174,6 +178,7 @@ class Gateway:
             )
             await self._stack.enter_async_context(dispatcher)
             deliveries.append(dispatcher)
+            self._dispatcher = dispatcher
         # The grid platform and the people channels (issue 4), and delivery health on /metrics.
         await self._stack.enter_async_context(
             self.bridge.running(self.outbox, deliveries, self.metrics.registry)
@@ -195,6 +200,10 @@ class Gateway:
         self._tasks.append(
             asyncio.create_task(self._every(STATE_SAVE_INTERVAL_S, self._save_states))
         )
+        self._tasks.append(asyncio.create_task(LoopLag(self.metrics.registry).run()))
+        # What was loaded lives as long as the gateway: out of the cycle collector's walks.
+        self.heap.ready()
+        self._tasks.append(asyncio.create_task(self._every(SETTLE_S, self.heap.settle)))
         return self
 
     def _write_incident_points(self, transitions: Sequence[Transition]) -> None:
@@ -252,6 +261,10 @@ class Gateway:
             return None
         outcomes = self.rules.on_reading(reading, device, received_at)
         return self._apply(outcomes) if outcomes else None
+
+    def _alarm_in_flight(self) -> bool:
+        """An incident is being committed or its dispatch published: telemetry makes way."""
+        return bool(self._applying) or (self._dispatcher is not None and self._dispatcher.busy)
 
     def _apply(self, outcomes: Sequence[Outcome]) -> asyncio.Future[object]:
         """Hand outcomes to the incident service, tracked until they are committed."""

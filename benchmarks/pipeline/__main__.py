@@ -26,6 +26,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", type=Path, help="write the report as JSON here")
     p.add_argument("--results-md", type=Path, help="write the RESULTS.md body here")
     p.add_argument("--no-node-red", action="store_true", help="skip the Node-RED peer")
+    p.add_argument("--no-profile", action="store_true", help="skip the py-spy phase")
     p.add_argument("--devices", type=int, help="override the plan's device count")
     p.add_argument("--messages", type=int, help="override the throughput message count")
     p.add_argument(
@@ -42,6 +43,8 @@ def main(argv: list[str] | None = None) -> int:
     changes: dict[str, object] = {}
     if args.no_node_red:
         changes["node_red"] = False
+    if args.no_profile:
+        changes["profile_messages"] = 0
     if args.devices:
         changes["devices"] = args.devices
     if args.messages:

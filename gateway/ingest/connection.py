@@ -9,8 +9,12 @@ committed) is acknowledged when that completes, never before.
 a later turn of the event loop (``call_soon``), so the alarm's incident work — already a task —
 takes its first step before any telemetry queued behind it; the queue is also handed over at
 most :data:`TURN_BUDGET` messages per turn, so the commit's thread hops never wait behind a
-whole socket read of telemetry. Reading pauses while a backlog is being handed over and while
-:data:`MAX_PENDING_ACKS` incidents await their commit (flow control: the broker holds the rest).
+whole socket read of telemetry. While ``alarm_in_flight()`` says an alarm is between its
+message and its dispatch (an incident being committed, a dispatch being published), a turn
+takes only :data:`YIELD_BUDGET` messages: the alarm's every step waits behind well under a
+millisecond of telemetry, and the telemetry is not starved (the broker queues the rest).
+Reading pauses while a backlog is being handed over and while :data:`MAX_PENDING_ACKS`
+incidents await their commit (flow control: the broker holds the rest).
 """
 
 from __future__ import annotations
@@ -27,9 +31,14 @@ from gateway.ingest import packets as p
 log = logging.getLogger(__name__)
 
 TURN_BUDGET = 256  # messages handed over per event-loop turn (~5 ms of pipeline work)
+YIELD_BUDGET = 16  # … and while an alarm is in flight (~0.5 ms)
 MAX_PENDING_ACKS = 1000  # incidents awaiting their commit before reading pauses
 
 MessageHandler = Callable[[str, bytes, float], Awaitable[object] | None]
+
+
+def _never() -> bool:
+    return False
 
 
 class Session(Protocol):
@@ -55,8 +64,10 @@ class MqttConnection(asyncio.Protocol):
         handler: MessageHandler,
         clock: Callable[[], float],
         max_packet: int,
+        alarm_in_flight: Callable[[], bool] = _never,
     ) -> None:
         self._session = session
+        self._alarm_in_flight = alarm_in_flight
         self._handler = handler
         self._clock = clock
         self._reader = p.PacketReader(max_packet)
@@ -108,10 +119,12 @@ class MqttConnection(asyncio.Protocol):
     # -- handing messages over ----------------------------------------------------------------
 
     def _hand_over(self) -> None:
-        """Up to TURN_BUDGET packets from the inbox; stops early after an alarm."""
+        """Up to TURN_BUDGET packets from the inbox (YIELD_BUDGET while an alarm is in flight);
+        stops early after an alarm."""
         self._scheduled = False
         acks = bytearray()
-        inbox, budget = self._inbox, TURN_BUDGET
+        inbox = self._inbox
+        budget = YIELD_BUDGET if self._alarm_in_flight() else TURN_BUDGET
         while inbox and budget:
             first, body = inbox.popleft()
             budget -= 1

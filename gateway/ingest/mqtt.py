@@ -108,12 +108,15 @@ class MqttIngest:
         keepalive_s: int = KEEPALIVE_S,
         max_packet: int = 16 * 1024 * 1024,
         alarm_session: bool = False,
+        alarm_in_flight: Callable[[], bool] | None = None,
     ) -> None:
         # session_expiry_s is an MQTT 5 notion: kept for the callers, bounded by the broker.
         self._url = url
         self._client_id = client_id
         self._topics = topics
         self._handler = handler
+        # Telemetry yields to alarms on their way (gateway.ingest.connection.YIELD_BUDGET).
+        self._alarm_in_flight = alarm_in_flight or (lambda: False)
         # The alarm session (gateway.ingest.topics.alarm_lane) reports on its own gauges.
         self._up_gauge = metrics.mqtt_alarm_connected if alarm_session else metrics.mqtt_connected
         self._connects = metrics.mqtt_alarm_connects if alarm_session else metrics.mqtt_connects
@@ -238,7 +241,9 @@ class MqttIngest:
         tls = ssl.create_default_context() if self._url.tls else None
         _, connection = await asyncio.wait_for(
             loop.create_connection(
-                lambda: MqttConnection(self, self._handler, self._clock, self._max_packet),
+                lambda: MqttConnection(
+                    self, self._handler, self._clock, self._max_packet, self._alarm_in_flight
+                ),
                 self._url.host,
                 self._url.port,
                 ssl=tls,
