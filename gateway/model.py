@@ -12,6 +12,11 @@ from enum import StrEnum
 
 FieldValue = bool | int | float | str
 
+# What almost every device has: no threshold of its own. One shared empty mapping instead of an
+# empty dict per device (64 bytes each, 6 MiB in a district of 100k). A plain dict, so that
+# dataclasses.asdict and orjson take it as they take any other; typed read-only, never written.
+NO_THRESHOLDS: Mapping[str, float] = {}
+
 
 @dataclass(frozen=True, slots=True)
 class Location:
@@ -57,7 +62,7 @@ class Device:
     grid: str
     location: Location = field(default_factory=Location)
     external_id: str | None = None
-    thresholds: Mapping[str, float] = field(default_factory=dict)
+    thresholds: Mapping[str, float] = field(default_factory=lambda: NO_THRESHOLDS)
     community: str = ""
     street: str = ""
     installer: str | None = None  # who installed it: receives its test incidents

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
-from gateway.model import Device, GridLevel, Location
+from gateway.model import NO_THRESHOLDS, Device, GridLevel, Location
 from gateway.profiles import DeviceProfile
 from gateway.registry.errors import Problem
 from gateway.registry.grids import GridRecord, community_and_street
@@ -83,17 +84,23 @@ def draft_of(device: Device) -> DeviceDraft:
 
 def build_device(draft: DeviceDraft, grid: str, grids: Mapping[str, GridRecord]) -> Device:
     community, street = community_and_street(grid, grids)
+    # Interned: the texts devices share (a profile, a grid, a building's address) are then
+    # held once, not once per registration.
+    intern = sys.intern
+    loc = draft.location
     return Device(
         id=draft.id,
-        profile=draft.profile,
-        name=draft.name,
-        grid=grid,
-        location=draft.location,
+        profile=intern(draft.profile),
+        name=intern(draft.name),
+        grid=intern(grid),
+        location=Location(
+            intern(loc.address), intern(loc.building), intern(loc.floor), loc.lat, loc.lon
+        ),
         external_id=draft.external_id,
-        thresholds=dict(draft.thresholds),
+        thresholds=dict(draft.thresholds) if draft.thresholds else NO_THRESHOLDS,
         community=community,
         street=street,
-        installer=draft.installer,
+        installer=None if draft.installer is None else intern(draft.installer),
         commissioning_until=draft.commissioning_until,
     )
 

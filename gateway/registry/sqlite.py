@@ -7,20 +7,26 @@ memory at open, and GeoJSON moves to PostGIS unchanged when the registry moves t
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterable, Sequence
+import sys
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import aiosqlite
 import orjson
 
-from gateway.model import Device, FireStation, Grid, GridLevel, GridWorker, Location
+from gateway.model import NO_THRESHOLDS, Device, FireStation, Grid, GridLevel, GridWorker, Location
 from gateway.registry.errors import ConflictError
 from gateway.registry.grids import GridRecord
 from gateway.sqlite import open_database
 from gateway.tracker import DeviceState
 
 SCHEMA_VERSION = 1
+
+# Rows per fetch when loading devices and their states: all 100k at once would hold every row
+# (and every string in it) at the same time, a peak the process keeps as RSS after start-up.
+# Each fetch is a hop to aiosqlite's thread, so not much smaller either.
+LOAD_CHUNK = 5000
 
 _SCHEMA = """
 CREATE TABLE grids (
@@ -132,11 +138,14 @@ class SqliteStore:
     async def load_devices(
         self, ladder: Callable[[str], tuple[str, str]] | None = None
     ) -> list[Device]:
-        rows = await self._db.execute_fetchall(
+        sql = (
             "SELECT id, profile, name, external_id, address, building, floor, lat, lon, grid,"
             " thresholds, installer, commissioning_until FROM devices ORDER BY id"
         )
-        return [_device_from_row(row, ladder) for row in rows]
+        devices: list[Device] = []
+        async for rows in self._chunks(sql):
+            devices += [_device_from_row(row, ladder) for row in rows]
+        return devices
 
     async def insert_devices(self, devices: Sequence[Device]) -> None:
         sql = "INSERT INTO devices VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -168,15 +177,20 @@ class SqliteStore:
         await self._write(_SAVE_STATE, rows)
 
     async def load_states(self) -> dict[str, DeviceState]:
-        rows = await self._db.execute_fetchall(
-            "SELECT device_id, last_seen, online, latest, latest_ts FROM device_states"
-        )
-        return {
-            r[0]: DeviceState(
-                last_seen=r[1], online=bool(r[2]), latest=orjson.loads(r[3]), latest_ts=r[4]
-            )
-            for r in rows
-        }
+        sql = "SELECT device_id, last_seen, online, latest, latest_ts FROM device_states"
+        states: dict[str, DeviceState] = {}
+        async for rows in self._chunks(sql):
+            for r in rows:
+                states[r[0]] = DeviceState(
+                    last_seen=r[1], online=bool(r[2]), latest=orjson.loads(r[3]), latest_ts=r[4]
+                )
+        return states
+
+    async def _chunks(self, sql: str) -> AsyncIterator[Iterable[sqlite3.Row]]:
+        """The rows of ``sql``, :data:`LOAD_CHUNK` at a time."""
+        async with self._db.execute(sql) as cursor:
+            while rows := await cursor.fetchmany(LOAD_CHUNK):
+                yield rows
 
     async def _write(self, sql: str, rows: Sequence[Sequence[Any]]) -> int:
         """Run ``sql`` for every row in one transaction: all rows land, or none do.
@@ -253,15 +267,18 @@ def _device_from_row(
         commissioning_until,
     ) = row
     community, street = ("", "") if ladder is None else ladder(grid)
+    # Interned: the texts devices share (a profile, a grid, a building's address) are then
+    # held once, not once per row read.
+    intern = sys.intern
     return Device(
         id=id_,
-        profile=profile,
-        name=name,
-        grid=grid,
-        location=Location(address, building, floor, lat, lon),
+        profile=intern(profile),
+        name=intern(name),
+        grid=intern(grid),
+        location=Location(intern(address), intern(building), intern(floor), lat, lon),
         external_id=external_id,
-        thresholds=orjson.loads(thresholds),
-        installer=installer,
+        thresholds=NO_THRESHOLDS if thresholds == "{}" else orjson.loads(thresholds),
+        installer=None if installer is None else intern(installer),
         commissioning_until=commissioning_until,
         community=community,
         street=street,

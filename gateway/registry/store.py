@@ -253,7 +253,9 @@ class Registry:
         await self._store.save_states(known)
 
     async def load_states(self) -> dict[str, DeviceState]:
-        return await self._store.load_states()
+        """Keyed by the registry's own id strings where the device is registered: the ids read
+        back with the states would otherwise be a second copy of every id (~60 bytes each)."""
+        return {self._own_id(i): state for i, state in (await self._store.load_states()).items()}
 
     # -- internals -------------------------------------------------------------------------
 
@@ -278,6 +280,10 @@ class Registry:
     def _derive(self, device: Device) -> Device:
         community, street = community_and_street(device.grid, self._grids)
         return replace(device, community=community, street=street)
+
+    def _own_id(self, device_id: str) -> str:
+        device = self._by_id.get(device_id)
+        return device_id if device is None else device.id
 
     def _index(self, device: Device) -> None:
         self._by_id[device.id] = device

@@ -173,6 +173,23 @@ async def test_everything_survives_a_restart_with_liveness(tmp_path: Path) -> No
     assert type(state.latest["smoke"]) is bool
 
 
+async def test_a_building_of_detectors_read_back_shares_its_texts(tmp_path: Path) -> None:
+    """What keeps 100k devices small: the repeated texts are held once, not once per row."""
+    path = tmp_path / "registry.sqlite"
+    async with registry_with_district(path) as registry:
+        await registry.add_devices([smoke("sd-1", IN_G0101), smoke("sd-2", IN_G0101)])
+        await registry.save_states([("sd-1", DeviceState(last_seen=1767225600.0))])
+    async with open_registry(path, profiles()) as reopened:
+        one, two = reopened.by_id("sd-1"), reopened.by_id("sd-2")
+        assert one is not None and two is not None
+        assert one.location.address is two.location.address
+        assert (one.profile, one.grid, one.name) == (two.profile, two.grid, two.name)
+        assert one.grid is two.grid and one.name is two.name and one.profile is two.profile
+        assert one.thresholds is two.thresholds == {}
+        [saved_id] = await reopened.load_states()
+        assert saved_id is one.id  # the state is keyed by the registry's own id
+
+
 async def test_a_device_whose_profile_is_gone_is_kept_but_not_served(tmp_path: Path) -> None:
     path = tmp_path / "registry.sqlite"
     async with registry_with_district(path) as registry:
