@@ -88,10 +88,23 @@ class Firegrid:
         self.proc = None
         return code
 
+    def metrics_text(self) -> str:
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        return http_get(f"{self.base}/metrics", headers, timeout=60)
+
+    def buckets(self, name: str) -> dict[float, float]:
+        """A histogram's cumulative bucket counts by upper bound, summed over labels."""
+        counts: dict[float, float] = {}
+        for line in self.metrics_text().splitlines():
+            if line.startswith(name + "_bucket{"):
+                le = line.split('le="', 1)[1].split('"', 1)[0]
+                bound = float("inf") if le == "+Inf" else float(le)
+                counts[bound] = counts.get(bound, 0.0) + float(line.rsplit(" ", 1)[1])
+        return counts
+
     def metric(self, name: str) -> float:
         """A sample from ``/metrics`` (summed over labels), 0 when absent."""
-        headers = {"Authorization": f"Bearer {TOKEN}"}
-        text = http_get(f"{self.base}/metrics", headers, timeout=60)
+        text = self.metrics_text()
         total = 0.0
         for line in text.splitlines():
             if line.startswith(name + " ") or line.startswith(name + "{"):

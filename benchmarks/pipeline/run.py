@@ -241,6 +241,23 @@ class AlarmSender:
         self._client.disconnect()
 
 
+# The gateway's own view of its event loop during a latency phase (gateway.heap).
+STALL_HISTOGRAMS = ("firegrid_event_loop_lag_seconds", "firegrid_gc_pause_seconds")
+
+
+def stall_summary(before: dict[float, float], after: dict[float, float]) -> dict[str, Any]:
+    """Observations in a phase, how many over 10 and 50 ms, and the bound of the longest."""
+    delta = {le: after.get(le, 0.0) - before.get(le, 0.0) for le in after}
+    total = delta.get(float("inf"), 0.0)
+    longest = min((le for le, n in delta.items() if n >= total), default=float("inf"))
+    return {
+        "count": int(total),
+        "over_10ms": int(total - delta.get(0.01, 0.0)),
+        "over_50ms": int(total - delta.get(0.05, 0.0)),
+        "longest_under_s": None if longest == float("inf") else longest,
+    }
+
+
 def percentile(values: list[float], q: float) -> float:
     """Nearest-rank percentile (no interpolation: with 30 samples p99 is the slowest)."""
     ordered = sorted(values)
@@ -500,6 +517,7 @@ class Run:
         worker = Worker(port)
         sender = AlarmSender(port)
         publisher = Publisher(port, path, rate=rate)
+        stalls0 = {name: gw.buckets(name) for name in STALL_HISTOGRAMS}
         try:
             # Progress from InfluxDB's write counters: the gateway's /metrics can take seconds
             # to answer while it is saturated, and polling it would add to its load.
@@ -528,6 +546,9 @@ class Run:
         finally:
             worker.close()
             sender.close()
+        stalls = {
+            name: stall_summary(stalls0[name], gw.buckets(name)) for name in STALL_HISTOGRAMS
+        }
         latencies = [(worker.arrived[d.id] - sender.sent[d.id]) * 1000 for d in devices]
         # Points written per second while the alarms went out (a point per message).
         gateway_rate = (at_last[0] - at_first[0]) / max(at_last[1] - at_first[1], 1e-9)
@@ -553,6 +574,7 @@ class Run:
             "max_ms": round(max(latencies), 1),
             "min_ms": round(min(latencies), 1),
             "mean_ms": round(statistics.fmean(latencies), 1),
+            "stalls": stalls,
         }
 
     def _node_red(
