@@ -4,6 +4,10 @@ Each device id gets its own bucket of ``burst`` tokens, refilled at ``rate_per_s
 spends one. The clock is the message's receive time, passed in, so the limiter reads no time
 of its own and tests drive it with plain numbers. Per message it costs one dict lookup and a
 little arithmetic. Only registered devices reach it, so the dict is bounded by the registry.
+
+A bucket is kept as one number, the time at which it will be full again (the "theoretical
+arrival time" of GCRA, the same limit as a bucket of tokens and a time): a float per device
+rather than an object holding two (~100 bytes per device less, 10 MiB in a district of 100k).
 """
 
 from __future__ import annotations
@@ -17,14 +21,6 @@ DEFAULT_RATE_PER_S = 2.0
 DEFAULT_BURST = 600.0
 
 
-class _Bucket:
-    __slots__ = ("at", "tokens")
-
-    def __init__(self, tokens: float, at: float) -> None:
-        self.tokens = tokens
-        self.at = at
-
-
 class DeviceRateLimit:
     """``allow(device_id, received_at)`` is False while the device is over its rate."""
 
@@ -35,19 +31,18 @@ class DeviceRateLimit:
             raise ValueError("rate_per_s must be > 0 and burst >= 1")
         self.rate_per_s = rate_per_s
         self.burst = burst
-        self._buckets: dict[str, _Bucket] = {}
+        self._interval = 1.0 / rate_per_s  # what one message costs, in seconds of refill
+        self._depth = burst * self._interval  # how far ahead of now a full bucket's debt may go
+        self._full_at: dict[str, float] = {}
 
     def allow(self, device_id: str, now: float) -> bool:
-        bucket = self._buckets.get(device_id)
-        if bucket is None:
-            self._buckets[device_id] = _Bucket(self.burst - 1.0, now)
-            return True
-        # A wall clock stepped backwards (NTP) refills nothing rather than going negative.
-        elapsed = now - bucket.at
-        if elapsed > 0:
-            bucket.tokens = min(self.burst, bucket.tokens + elapsed * self.rate_per_s)
-            bucket.at = now
-        if bucket.tokens < 1.0:
+        # A silent device's bucket is full from now on, never fuller.
+        full_at = max(self._full_at.get(device_id, now), now) + self._interval
+        # More than the bucket's depth ahead: no whole token left. A wall clock stepped
+        # backwards (NTP) refills nothing: the step counts as time still to wait, so a step
+        # longer than the depth (5 min at the defaults) holds the device for as long as it
+        # exceeds the depth.
+        if full_at - now > self._depth:
             return False
-        bucket.tokens -= 1.0
+        self._full_at[device_id] = full_at
         return True

@@ -46,6 +46,14 @@ def test_a_clock_stepped_backwards_refills_nothing() -> None:
     assert limit.allow("sd-1", T0 + 1) is True  # and the refill resumes from the last time
 
 
+def test_a_quiet_device_passes_a_clock_stepped_back_by_less_than_its_bucket() -> None:
+    limit = DeviceRateLimit(rate_per_s=2.0, burst=600)  # the bucket holds 300 s of refill
+    assert limit.allow("sd-1", T0) is True
+    # NTP steps back a minute: the 599 tokens left pass but the 120 the minute would refill.
+    assert [limit.allow("sd-1", T0 - 60) for _ in range(479)] == [True] * 479
+    assert limit.allow("sd-1", T0 - 60) is False
+
+
 @pytest.mark.parametrize(("rate", "burst"), [(0, 10), (-1, 10), (1, 0.5)])
 def test_a_limit_that_would_let_nothing_through_is_refused(rate: float, burst: float) -> None:
     with pytest.raises(ValueError, match="rate_per_s"):
