@@ -171,6 +171,19 @@ def test_the_tracker_hands_over_only_what_changed_since_the_last_save() -> None:
     assert [i for i, _ in tracker.take_changed()] == ["sd-1"]
 
 
+def test_a_message_with_some_fields_updates_those_and_keeps_the_others() -> None:
+    tracker = DeviceTracker()
+    tracker.update("ef-1", 100.0, {"voltage_v": 228.4, "current_a": 16.2})
+    tracker.update("ef-1", 101.0, {"current_a": 17.0, "arc_fault": True})
+    tracker.update("ef-1", 99.0, {"voltage_v": 1.0})  # older than what is held: ignored
+    tracker.update("ef-2", 100.0, {"voltage_v": 230.0, "current_a": 3.0})
+    one, two = tracker.get("ef-1"), tracker.get("ef-2")
+    assert one is not None and two is not None
+    assert one.latest == {"voltage_v": 228.4, "current_a": 17.0, "arc_fault": True}
+    assert one.latest_ts == 101.0
+    assert two.latest == {"voltage_v": 230.0, "current_a": 3.0}
+
+
 def test_a_sweep_counts_the_status_of_each_device_it_was_given() -> None:
     tracker = DeviceTracker()
     tracker.seen("sd-1", 100.0)  # silent since: goes offline
