@@ -43,6 +43,7 @@ from gateway.registry.store import Registry
 from gateway.rules.engine import DEVICES_PER_STEP  # the step of every job over the fleet
 from gateway.rules.outcomes import Outcome
 from gateway.rules.runtime import RegistryTopology, RulesRuntime
+from gateway.rules.store import SOFT_SAVE_S
 from gateway.selfmetrics import SelfMetrics
 from gateway.sinks.base import Sink
 from gateway.sinks.history import HistorySink
@@ -106,6 +107,7 @@ class Gateway:
         self._applying: set[asyncio.Future[object]] = set()  # outcomes not yet committed
         self._next_device_pass = 0.0  # loop time of the rules' next pass over every device
         self._dispatcher: OutboxDelivery | None = None
+        self._next_soft_save = 0.0  # clock time of the next engine save with soft changes
 
     def _build_sink(self) -> Sink:
         s = self.settings
@@ -279,7 +281,11 @@ class Gateway:
             await asyncio.wait(set(self._applying))
 
     async def _save_rules(self) -> None:
-        await self.rules.save(self._outcomes_durable)
+        """Every ENGINE_SAVE_S what decides alarms; every SOFT_SAVE_S the soft changes too."""
+        soft = self.clock() >= self._next_soft_save
+        if soft:
+            self._next_soft_save = self.clock() + SOFT_SAVE_S
+        await self.rules.save(self._outcomes_durable, soft)
 
     def reload_rules(self) -> None:
         with contextlib.suppress(ConfigFileError):  # logged; the running rules stay

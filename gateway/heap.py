@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 import time
 from typing import Any
 
@@ -28,6 +29,9 @@ from prometheus_client import CollectorRegistry, Histogram
 SETTLE_S = 10.0  # survivors of a young collection are frozen this often (~1 ms)
 FULL_S = 6 * 3600.0  # everything collected once (a pause), reclaiming cycles frozen as garbage
 LAG_PROBE_S = 0.25
+LONG_PAUSE_S = 0.1  # a collection this long is logged, with what it walked
+
+log = logging.getLogger(__name__)
 
 _PAUSE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 
@@ -57,10 +61,19 @@ class HeapSteward:
         if phase == "start":
             self._started = time.perf_counter()
         elif self._started is not None:
-            self.pauses.labels(str(info["generation"])).observe(
-                time.perf_counter() - self._started
-            )
+            took = time.perf_counter() - self._started
             self._started = None
+            self.pauses.labels(str(info["generation"])).observe(took)
+            if took >= LONG_PAUSE_S:
+                log.warning(
+                    "cycle collection of generation %s took %.0f ms (%s objects reclaimed,"
+                    " %s frozen, generation counts %s)",
+                    info["generation"],
+                    took * 1000,
+                    info["collected"],
+                    gc.get_freeze_count(),
+                    gc.get_count(),
+                )
 
     def settle(self) -> None:
         """Freeze what survived a young collection; every FULL_S, collect everything first."""

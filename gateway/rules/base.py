@@ -68,8 +68,13 @@ class Context(Protocol):
 
     def drop(self, device_id: str, rule_id: str) -> None: ...
 
-    def touch(self, device_id: str) -> None:
-        """A device's state changed in place: save it next time."""
+    def touch(self, device_id: str, *, soft: bool = False) -> None:
+        """A device's state changed in place: save it next time.
+
+        ``soft``: only a reference moved (the latest reading's time, a rate's baseline) and
+        no decision did — nothing raised, cleared, armed or disarmed. Such a change is saved
+        with the slower soft saves (:data:`gateway.rules.store.SOFT_SAVE_S`), so a crash may
+        lose that much of it, and never an alarm's state."""
 
     def set_timer(self, device_id: str, rule_id: str, due: float | None) -> None:
         """Call the rule's ``on_timer`` at ``due`` (None cancels)."""
@@ -77,7 +82,8 @@ class Context(Protocol):
     def group(self, rule_id: str) -> MutableMapping[str, State]:
         """The states of one cross-device rule, by group key."""
 
-    def touch_group(self, key: str) -> None: ...
+    def touch_group(self, key: str, *, soft: bool = False) -> None:
+        """A cross-device state changed in place (``soft``: as for :meth:`touch`)."""
 
     def is_test(self, device_id: str, fields: Mapping[str, FieldValue] | None) -> bool:
         """``test: true`` in the reading, or the device is being commissioned."""

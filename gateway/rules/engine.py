@@ -189,10 +189,11 @@ class RulesEngine:
             skipped += self.restore_key(key, data)
         return skipped
 
-    def dirty_keys(self) -> set[str]:
+    def dirty_keys(self, soft: bool = True) -> set[str]:
         """Keys changed since :meth:`mark_clean`: ``device:<id>``, ``building:<grid>/<b>``,
-        ``grid:<code>``, ``worker:<id>``."""
-        return self._store.dirty()
+        ``grid:<code>``, ``worker:<id>``. ``soft=False`` leaves out the keys changed only
+        softly (see :meth:`~gateway.rules.base.Context.touch`): the frequent saves skip them."""
+        return self._store.dirty(soft)
 
     def snapshot_key(self, key: str) -> dict[str, Any] | None:
         """One key's state, ``{rule_id: [rule_fingerprint, state]}``; None: nothing (delete it)."""

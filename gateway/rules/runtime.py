@@ -101,15 +101,18 @@ class RulesRuntime:
     def tick_in_steps(self, now: float, pass_devices: bool = True) -> Iterator[list[Outcome]]:
         return self.engine.tick_in_steps(now, self._topology, pass_devices=pass_devices)
 
-    async def save(self, outcomes_durable: Callable[[], Awaitable[None]] | None = None) -> None:
-        """Write the keys changed since the last save, in one transaction.
+    async def save(
+        self, outcomes_durable: Callable[[], Awaitable[None]] | None = None, soft: bool = True
+    ) -> None:
+        """Write the keys changed since the last save, in one transaction; ``soft=False``
+        leaves the keys changed only softly for a later save (see ``Context.touch``).
 
         ``outcomes_durable`` returns once every outcome handed out so far is committed. State
         that says a rule has fired is never written ahead of its incident: killed in between,
         the gateway would get the reading again (the broker redelivers what was not yet
         acknowledged) but the restored state would say the alarm had already fired.
         """
-        keys = list(self.engine.dirty_keys())
+        keys = list(self.engine.dirty_keys(soft))
         if not keys:
             return
         rows: list[tuple[str, Any]] = []

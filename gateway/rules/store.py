@@ -16,6 +16,7 @@ from gateway.rules.compile import CompiledRules
 from gateway.rules.outcomes import Alarm, Clear, Outcome
 
 DEVICE = "device:"
+SOFT_SAVE_S = 30.0  # soft changes (Context.touch) are saved at least this often
 
 
 class Store:
@@ -27,6 +28,9 @@ class Store:
         self.timers: dict[tuple[str, str], float] = {}
         self.dirty_devices: set[str] = set()
         self.dirty_groups: set[str] = set()
+        # Changed softly (see Context.touch): saved by the slower, complete saves.
+        self.soft_devices: set[str] = set()
+        self.soft_groups: set[str] = set()
 
     # -- Context ---------------------------------------------------------------------------
 
@@ -49,8 +53,8 @@ class Store:
             self.dirty_devices.add(device_id)
         self.timers.pop((device_id, rule_id), None)
 
-    def touch(self, device_id: str) -> None:
-        self.dirty_devices.add(device_id)
+    def touch(self, device_id: str, *, soft: bool = False) -> None:
+        (self.soft_devices if soft else self.dirty_devices).add(device_id)
 
     def set_timer(self, device_id: str, rule_id: str, due: float | None) -> None:
         if due is None:
@@ -64,8 +68,8 @@ class Store:
             states = self.groups[rule_id] = {}
         return states
 
-    def touch_group(self, key: str) -> None:
-        self.dirty_groups.add(key)
+    def touch_group(self, key: str, *, soft: bool = False) -> None:
+        (self.soft_groups if soft else self.dirty_groups).add(key)
 
     def is_test(self, device_id: str, fields: Mapping[str, FieldValue] | None) -> bool:
         return (fields is not None and fields.get("test") is True) or self.commissioning(device_id)
@@ -127,15 +131,20 @@ class Store:
             keys.update(states)
         return sorted(keys)
 
-    def dirty(self) -> set[str]:
-        return {DEVICE + d for d in self.dirty_devices} | self.dirty_groups
+    def dirty(self, soft: bool = False) -> set[str]:
+        """The keys changed since they were saved; with ``soft``, the softly changed too."""
+        devices = self.dirty_devices | self.soft_devices if soft else self.dirty_devices
+        groups = self.dirty_groups | self.soft_groups if soft else self.dirty_groups
+        return {DEVICE + d for d in devices} | groups
 
     def mark_clean(self, keys: set[str] | frozenset[str] | list[str]) -> None:
         for key in keys:
             if key.startswith(DEVICE):
                 self.dirty_devices.discard(key[len(DEVICE) :])
+                self.soft_devices.discard(key[len(DEVICE) :])
             else:
                 self.dirty_groups.discard(key)
+                self.soft_groups.discard(key)
 
     def mark_dirty(self, keys: list[str]) -> None:
         for key in keys:

@@ -178,3 +178,31 @@ def test_a_patrol_scan_is_saved_once_and_not_again_by_the_next_tick() -> None:
     assert "device:TAG-1" not in h.engine.dirty_keys()
     [saved] = h.engine.snapshot_key("device:TAG-1").values()  # type: ignore[union-attr]
     assert saved[1][3] is not None  # overdue_at, from the scan
+
+
+def test_soft_changes_wait_for_a_complete_save_and_decisions_do_not() -> None:
+    """A moved baseline or timestamp is saved with the slower complete saves; anything that
+    raises, clears, arms or disarms is in the next frequent save (``soft=False``)."""
+    h = Harness(shipped_rules(), FLEET)
+    engine = h.engine
+    h.send("EF-1", cable_temp_c_1=40.0)  # cable-temp-rising starts its baseline: new state
+    assert engine.dirty_keys(soft=False) == {"device:EF-1"}
+    engine.mark_clean(engine.dirty_keys())
+    h.at(60).send("EF-1", cable_temp_c_1=41.0)  # the baseline moves, nothing is decided
+    assert engine.dirty_keys(soft=False) == set()
+    assert engine.dirty_keys() == {"device:EF-1"}
+
+    h.at(70).send("EF-1", cable_temp_c_1=80.0)  # cable-overheat arms its 20 s hold
+    assert "device:EF-1" in engine.dirty_keys(soft=False)
+    engine.mark_clean(engine.dirty_keys())
+    h.at(75).send("EF-1", cable_temp_c_1=80.5)  # still holding: only the time moved
+    assert engine.dirty_keys(soft=False) == set()
+    assert alarms(h.at(90).send("EF-1", cable_temp_c_1=81.0), "cable-overheat")
+    assert "device:EF-1" in engine.dirty_keys(soft=False)  # fired: saved at once
+    engine.mark_clean(engine.dirty_keys())
+
+    h.at(100).send("TAG-1", worker_id="W-1", result="ok")
+    assert engine.dirty_keys(soft=False) == {"device:TAG-1"}  # the tag's patrol window
+    assert engine.dirty_keys() == {"device:TAG-1", "worker:W-1"}  # the worker's last scan
+    engine.mark_clean(engine.dirty_keys())
+    assert engine.dirty_keys() == set()

@@ -111,3 +111,24 @@ async def test_a_failed_save_leaves_its_keys_for_the_next_one(tmp_path: Path) ->
         assert await _saved_devices(runtime) == {"device:SD-1"}
     finally:
         await runtime._db.close()
+
+
+async def test_a_frequent_save_leaves_soft_changes_for_the_complete_one(tmp_path: Path) -> None:
+    h = Harness(shipped_rules(), [device("EF-1", "electrical-fire-monitor"), device("SD-1")])
+    runtime = await _runtime(tmp_path, h)
+    try:
+        h.send("EF-1", cable_temp_c_1=40.0)
+        await runtime.save()
+        first = (await _saved(runtime))["device:EF-1"]
+        h.at(60).send("EF-1", cable_temp_c_1=41.0)  # soft: the rate's baseline moves
+        assert alarms(h.send("SD-1", smoke=True), "smoke-fire")  # hard
+        await runtime.save(soft=False)
+        saved = await _saved(runtime)
+        assert await _saved_devices(runtime) == {"device:EF-1", "device:SD-1"}
+        assert saved["device:EF-1"] == first  # not yet written
+        assert h.engine.dirty_keys() == {"device:EF-1"}
+        await runtime.save()  # the complete save writes it
+        assert (await _saved(runtime))["device:EF-1"] != first
+        assert h.engine.dirty_keys() == set()
+    finally:
+        await runtime._db.close()

@@ -54,7 +54,7 @@ class LevelRule(DeviceRule):
             self._recovers(ctx, reading.fields, device, st, t, out)
         elif predicate.keeps_state:
             st.ts = max(st.ts, t)
-            ctx.touch(device.id)
+            ctx.touch(device.id, soft=True)  # a baseline moved, nothing was decided
 
     def _holds(
         self,
@@ -68,7 +68,8 @@ class LevelRule(DeviceRule):
         if st is None:
             st = LevelState()
             ctx.put(device.id, self.meta.id, st)
-        if not st.on or (st.test and not ctx.is_test(device.id, fields)):
+        began = not st.on or (st.test and not ctx.is_test(device.id, fields))
+        if began:
             # Off → on; or a test episode (自检) followed by a real reading before the device
             # said the test was over: a new, real episode — never folded into the test.
             if st.due_at is not None:
@@ -79,7 +80,7 @@ class LevelRule(DeviceRule):
             if self.may_hold:
                 st.detail = self._detail(fields, device, st)
         st.ts = t
-        ctx.touch(device.id)
+        ctx.touch(device.id, soft=not began)  # still on: only the time moved
         if st.fired:
             return
         hold = self.for_s.value(device)
@@ -88,6 +89,7 @@ class LevelRule(DeviceRule):
         elif st.due_at is None:
             st.due_at = st.since + hold
             ctx.set_timer(device.id, self.meta.id, st.due_at)
+            ctx.touch(device.id)
 
     def _detail(self, fields: Fields, device: Device, st: LevelState) -> Detail:
         return self.meta.copy_fields(fields, self.predicate.describe(fields, device, st))
@@ -102,6 +104,7 @@ class LevelRule(DeviceRule):
         out: list[Outcome],
     ) -> None:
         st.fired = True
+        ctx.touch(device.id)
         if st.due_at is not None:
             st.due_at = None
             ctx.set_timer(device.id, self.meta.id, None)

@@ -70,7 +70,7 @@ class RepeatRule(DeviceRule):
             st = RepeatState()
             ctx.put(device.id, self.meta.id, st)
         st.ts = t
-        ctx.touch(device.id)
+        ctx.touch(device.id, soft=bool(truth) == st.on)  # no edge: only the time moved
         if truth and not st.on:
             st.on = True
             st.hits.append(t)

@@ -115,7 +115,8 @@ class TravelRule(DeviceRule):
         if isinstance(last, WorkerState) and t < last.ts:
             return  # a late upload of an older scan: the order of scans is what we judge
         group[key] = WorkerState(t, here[0], here[1], device.id)
-        ctx.touch_group(key)
+        # Soft: a crash losing it skips one travel check, it never raises a false one.
+        ctx.touch_group(key, soft=True)
         if not isinstance(last, WorkerState) or last.tag == device.id:
             return
         distance = haversine_m(last.lat, last.lon, here[0], here[1])
