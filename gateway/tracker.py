@@ -45,14 +45,13 @@ class DeviceState:
 
     def merge(self, fields: Mapping[str, FieldValue]) -> None:
         """Take the values in ``fields``; the fields it lacks keep theirs."""
-        if tuple(fields) == self._names:  # the usual case: the fields of the last message
-            self._values = tuple(fields.values())
-            return
-        latest = self.latest
-        latest.update(fields)
-        names = tuple(latest)
-        self._names = _NAMES.setdefault(names, names)
-        self._values = tuple(latest.values())
+        names = tuple(fields)
+        if names != self._names:  # not the fields of the last message (that is the usual case)
+            if self._names:
+                fields = {**self.latest, **fields}
+                names = tuple(fields)
+            self._names = _NAMES.setdefault(names, names)
+        self._values = tuple(fields.values())
 
 
 # Every names tuple in use, one copy each. They come from the profiles' fields, so there are few.
