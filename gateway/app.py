@@ -413,12 +413,18 @@ class Gateway:
     async def _save_states(self) -> None:
         """Save the liveness of the devices heard (or gone offline) since the last save, in
         steps: a save of a whole district must not hold up the event loop."""
-        changed = self.tracker.take_changed()
+        # Ids only across the awaits (a list of strings): 100k (id, state) pairs kept alive
+        # meanwhile would be walked by every full cycle collection.
+        changed = [device_id for device_id, _ in self.tracker.take_changed()]
+        tracker = self.tracker
         for start in range(0, len(changed), DEVICES_PER_STEP):
+            step = changed[start : start + DEVICES_PER_STEP]
             try:
-                await self.registry.save_states(changed[start : start + DEVICES_PER_STEP])
+                await self.registry.save_states(
+                    (i, state) for i in step if (state := tracker.get(i)) is not None
+                )
             except BaseException:
-                self.tracker.mark_changed(device_id for device_id, _ in changed[start:])
+                self.tracker.mark_changed(changed[start:])
                 raise
 
     async def _every(self, interval: float, job: Callable[[], object]) -> None:

@@ -115,11 +115,13 @@ class RulesRuntime:
         keys = list(self.engine.dirty_keys(soft))
         if not keys:
             return
-        rows: list[tuple[str, Any]] = []
+        rows: list[tuple[str, str | None]] = []
         try:
             for start in range(0, len(keys), KEYS_PER_STEP):
                 step = keys[start : start + KEYS_PER_STEP]
-                rows += [(k, self.engine.snapshot_key(k)) for k in step]
+                # As JSON text at once: a city's worth of snapshot dicts kept alive across the
+                # awaits below would be walked by every full cycle collection meanwhile.
+                rows += [(k, _json(self.engine.snapshot_key(k))) for k in step]
                 # Clean from its snapshot on: a key that changes while this save goes on is
                 # dirty again and goes into the next save.
                 self.engine.mark_clean(step)
@@ -131,7 +133,7 @@ class RulesRuntime:
                 await self._db.executemany(
                     "INSERT INTO engine_state (key, data) VALUES (?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET data = excluded.data",
-                    [(k, orjson.dumps(d).decode()) for k, d in step_rows if d is not None],
+                    [(k, d) for k, d in step_rows if d is not None],
                 )
                 await self._db.executemany(
                     "DELETE FROM engine_state WHERE key = ?",
@@ -164,6 +166,10 @@ class RulesRuntime:
     async def close(self, outcomes_durable: Callable[[], Awaitable[None]] | None = None) -> None:
         await self.save(outcomes_durable)
         await self._db.close()
+
+
+def _json(data: Mapping[str, Any] | None) -> str | None:
+    return None if data is None else orjson.dumps(data).decode()
 
 
 def _commissioning(registry: Registry, clock: Callable[[], float]) -> Callable[[str], bool]:
