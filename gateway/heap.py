@@ -82,15 +82,17 @@ class HeapSteward:
     def settle(self) -> None:
         """Freeze what survived a young collection; every FULL_S, collect everything first."""
         if time.monotonic() - self._last_full >= FULL_S:
-            self.ready()
-            return
-        gc.collect(1)
+            gc.unfreeze()
+            gc.collect()
+            self._last_full = time.monotonic()
+        else:
+            gc.collect(1)
         gc.freeze()
 
     def ready(self) -> None:
-        """The gateway has loaded what it keeps: collect it all once, then freeze it."""
-        gc.unfreeze()
-        gc.collect()
+        """The gateway has loaded what it keeps: freeze it, and let the collector run again.
+        (Start-up leaves next to no garbage cycles: collecting 100k devices' objects first
+        would add ~0.2 s to the start for a few dozen of them.)"""
         gc.freeze()
         gc.enable()
         self._last_full = time.monotonic()
