@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import orjson
@@ -241,3 +242,33 @@ async def test_a_channel_is_a_subscription_not_a_schema_change(tmp_path: Path) -
         assert [r.type for r in platform] == [MessageType.EVENT, MessageType.EVENT]
         assert {r.incident_id for r in platform} == {opened.incident.id}
         assert len(await w.pending("mqtt")) == 4 + 3
+
+
+async def test_busy_from_a_commit_until_its_messages_are_delivered(tmp_path: Path) -> None:
+    """What the telemetry session makes way for (Gateway._alarm_in_flight)."""
+    async with open_world(tmp_path) as w:
+        acks: list[asyncio.Future[None]] = []
+
+        def publish(topic: str, payload: bytes, qos: int) -> asyncio.Future[None]:
+            acks.append(asyncio.get_running_loop().create_future())
+            return acks[-1]
+
+        async with MqttDispatcher(w.store, publish, clock=w.clock, poll_s=60) as dispatcher:
+            await _until(lambda: not dispatcher.busy)
+            await w.service.apply([smoke("smoke-1")])
+            assert dispatcher.busy  # committed, not yet taken
+            await _until(lambda: bool(acks))
+            assert dispatcher.busy  # published, no PUBACK yet
+            while await w.pending():  # PUBACK each publish, including later rows
+                for ack in acks:
+                    if not ack.done():
+                        ack.set_result(None)
+                await asyncio.sleep(0.01)
+            await _until(lambda: not dispatcher.busy)
+
+
+async def _until(condition: Callable[[], bool], within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.005)

@@ -7,7 +7,7 @@ import asyncio
 from collections.abc import Awaitable
 
 from gateway.ingest import packets as p
-from gateway.ingest.connection import TURN_BUDGET, MqttConnection
+from gateway.ingest.connection import TURN_BUDGET, YIELD_BUDGET, MqttConnection
 
 
 class FakeTransport(asyncio.Transport):
@@ -58,9 +58,17 @@ def telemetry(n: int, first_id: int = 1) -> bytes:
     )
 
 
-def connect(handler: object) -> tuple[MqttConnection, FakeTransport]:
+def connect(
+    handler: object, alarm_in_flight: object = lambda: False
+) -> tuple[MqttConnection, FakeTransport]:
     session = Session()
-    connection = MqttConnection(session, handler, lambda: 1767225600.0, 1 << 20)  # type: ignore[arg-type]
+    connection = MqttConnection(
+        session,
+        handler,  # type: ignore[arg-type]
+        lambda: 1767225600.0,
+        1 << 20,
+        alarm_in_flight,  # type: ignore[arg-type]
+    )
     session.connection = connection
     transport = FakeTransport()
     connection.connection_made(transport)
@@ -114,6 +122,24 @@ async def test_a_backlog_is_handed_over_a_turn_budget_at_a_time() -> None:
     assert len(seen) == TURN_BUDGET * 2
     await asyncio.sleep(0)
     assert len(seen) == TURN_BUDGET * 2 + 1 and not transport.paused
+
+
+async def test_telemetry_makes_way_while_an_alarm_is_in_flight() -> None:
+    """An incident being committed or dispatched (on the alarm session): the telemetry
+    session hands over only YIELD_BUDGET messages a turn, then TURN_BUDGET again."""
+    seen: list[str] = []
+    in_flight = True
+    connection, transport = connect(lambda t, payload, at: seen.append(t), lambda: in_flight)
+    connection.data_received(telemetry(TURN_BUDGET * 2))
+    assert len(seen) == YIELD_BUDGET and transport.paused
+    await asyncio.sleep(0)
+    assert len(seen) == YIELD_BUDGET * 2
+    in_flight = False  # dispatched
+    await asyncio.sleep(0)
+    assert len(seen) == YIELD_BUDGET * 2 + TURN_BUDGET
+    await asyncio.sleep(0)
+    assert len(seen) == TURN_BUDGET * 2 and not transport.paused
+    assert len(acked(transport)) == TURN_BUDGET * 2  # nothing lost on the way
 
 
 async def test_a_redelivered_copy_of_an_alarm_in_progress_is_not_handled_twice() -> None:
