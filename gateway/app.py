@@ -413,9 +413,7 @@ class Gateway:
     async def _save_states(self) -> None:
         """Save the liveness of the devices heard (or gone offline) since the last save, in
         steps: a save of a whole district must not hold up the event loop."""
-        # Ids only across the awaits (a list of strings): 100k (id, state) pairs kept alive
-        # meanwhile would be walked by every full cycle collection.
-        changed = [device_id for device_id, _ in self.tracker.take_changed()]
+        changed = self.tracker.take_changed()
         tracker = self.tracker
         for start in range(0, len(changed), DEVICES_PER_STEP):
             step = changed[start : start + DEVICES_PER_STEP]

@@ -137,11 +137,12 @@ class DeviceTracker:
     def restore(self, device_id: str, state: DeviceState) -> None:
         self._states[device_id] = state
 
-    def take_changed(self) -> list[tuple[str, DeviceState]]:
-        """The states changed since the last call (the caller saves them)."""
+    def take_changed(self) -> list[str]:
+        """The ids of the states changed since the last call (the caller saves them, reading
+        each with :meth:`get` when it does: a city's (id, state) pairs held across the save's
+        awaits would be walked by every full cycle collection meanwhile)."""
         changed, self._changed = self._changed, set()
-        states = self._states
-        return [(i, states[i]) for i in changed if i in states]
+        return list(changed)
 
     def mark_changed(self, device_ids: Iterable[str]) -> None:
         """These were not saved after all: the next :meth:`take_changed` returns them again."""

@@ -195,6 +195,12 @@ class RulesEngine:
         softly (see :meth:`~gateway.rules.base.Context.touch`): the frequent saves skip them."""
         return self._store.dirty(soft)
 
+    def take_dirty_keys(self, soft: bool = True) -> list[str]:
+        """:meth:`dirty_keys` and :meth:`mark_clean` in one step, for a save that then
+        snapshots them (a key changed after this is dirty again; :meth:`mark_dirty` puts
+        back what failed to save)."""
+        return self._store.take_dirty(soft)
+
     def snapshot_key(self, key: str) -> dict[str, Any] | None:
         """One key's state, ``{rule_id: [rule_fingerprint, state]}``; None: nothing (delete it)."""
         return self._store.dump_key(key)

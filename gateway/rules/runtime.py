@@ -112,7 +112,7 @@ class RulesRuntime:
         the gateway would get the reading again (the broker redelivers what was not yet
         acknowledged) but the restored state would say the alarm had already fired.
         """
-        keys = list(self.engine.dirty_keys(soft))
+        keys = self.engine.take_dirty_keys(soft)  # clean from here: later changes go next time
         if not keys:
             return
         rows: list[tuple[str, str | None]] = []
@@ -122,9 +122,6 @@ class RulesRuntime:
                 # As JSON text at once: a city's worth of snapshot dicts kept alive across the
                 # awaits below would be walked by every full cycle collection meanwhile.
                 rows += [(k, _json(self.engine.snapshot_key(k))) for k in step]
-                # Clean from its snapshot on: a key that changes while this save goes on is
-                # dirty again and goes into the next save.
-                self.engine.mark_clean(step)
                 await asyncio.sleep(0)  # a district's worth of keys must not hold up an alarm
             if outcomes_durable is not None:
                 await outcomes_durable()  # the outcomes behind this snapshot, not later ones

@@ -137,6 +137,20 @@ class Store:
         groups = self.dirty_groups | self.soft_groups if soft else self.dirty_groups
         return {DEVICE + d for d in devices} | groups
 
+    def take_dirty(self, soft: bool) -> list[str]:
+        """The keys to save now, clean from here on (a key changed after this is dirty again).
+        Swaps the sets rather than emptying them key by key: a city's worth in one go."""
+        devices, self.dirty_devices = self.dirty_devices, set()
+        groups, self.dirty_groups = self.dirty_groups, set()
+        if soft:
+            devices |= self.soft_devices
+            groups |= self.soft_groups
+            self.soft_devices, self.soft_groups = set(), set()
+        else:  # saved with their decisions now: soft no longer
+            self.soft_devices -= devices
+            self.soft_groups -= groups
+        return [DEVICE + d for d in devices] + list(groups)
+
     def mark_clean(self, keys: set[str] | frozenset[str] | list[str]) -> None:
         for key in keys:
             if key.startswith(DEVICE):
