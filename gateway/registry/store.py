@@ -255,7 +255,7 @@ class Registry:
     async def load_states(self) -> dict[str, DeviceState]:
         """Keyed by the registry's own id strings where the device is registered: the ids read
         back with the states would otherwise be a second copy of every id (~60 bytes each)."""
-        return {self._own_id(i): state for i, state in (await self._store.load_states()).items()}
+        return {self.own_id(i): state for i, state in (await self._store.load_states()).items()}
 
     # -- internals -------------------------------------------------------------------------
 
@@ -281,7 +281,9 @@ class Registry:
         community, street = community_and_street(device.grid, self._grids)
         return replace(device, community=community, street=street)
 
-    def _own_id(self, device_id: str) -> str:
+    def own_id(self, device_id: str) -> str:
+        """The registry's own string for a registered device's id (else ``device_id``): state
+        read back from disk keyed by it holds no second copy of every id."""
         device = self._by_id.get(device_id)
         return device_id if device is None else device.id
 

@@ -49,9 +49,11 @@ def _as_predicate(commissioning: Commissioning | None) -> Callable[[str], bool]:
 class RulesEngine:
     """Compiled rules and their state; one instance per partition (today: the whole gateway).
 
-    ``commissioning`` names devices in commissioning mode (调试): a callable ``id → bool`` or a
-    collection of ids; their alarms, like those of a reading with ``test: true``, are raised
-    with ``test=True`` (the incident service sends those to the installer only).
+    ``own_id`` maps a device id read back from a saved key to the string the registry already
+    holds (one copy per device). ``commissioning`` names devices in commissioning mode (调试): a
+    callable ``id → bool`` or a collection of ids; their alarms, like those of a reading with
+    ``test: true``, are raised with ``test=True`` (the incident service sends those to the
+    installer only).
     Raises :class:`~gateway.yamlfile.ConfigFileError` when the rules do not fit the profiles.
     """
 
@@ -60,9 +62,11 @@ class RulesEngine:
         rule_set: RuleSet,
         profiles: Mapping[str, DeviceProfile],
         commissioning: Commissioning | None = None,
+        own_id: Callable[[str], str] = str,
     ) -> None:
         self._profiles = dict(profiles)
-        self._store = Store(compile_rules(rule_set, self._profiles), _as_predicate(commissioning))
+        rules = compile_rules(rule_set, self._profiles)
+        self._store = Store(rules, _as_predicate(commissioning), own_id)
 
     @property
     def rules(self) -> CompiledRules:

@@ -20,9 +20,16 @@ SOFT_SAVE_S = 30.0  # soft changes (Context.touch) are saved at least this often
 
 
 class Store:
-    def __init__(self, rules: CompiledRules, commissioning: Callable[[str], bool]) -> None:
+    def __init__(
+        self,
+        rules: CompiledRules,
+        commissioning: Callable[[str], bool],
+        own_id: Callable[[str], str] = str,
+    ) -> None:
         self.rules = rules
         self.commissioning = commissioning
+        # A restored device id as the registry holds it: one string per device, not two.
+        self.own_id = own_id
         self.devices: dict[str, dict[str, State]] = {}
         self.groups: dict[str, dict[str, State]] = {}
         self.timers: dict[tuple[str, str], float] = {}
@@ -194,7 +201,7 @@ class Store:
 
     def _load_one(self, key: str, rule_id: str, dumped: Any) -> None:
         if key.startswith(DEVICE):
-            device_id = key[len(DEVICE) :]
+            device_id = self.own_id(key[len(DEVICE) :])
             state = self.rules.device_states[rule_id].load(dumped)
             self.devices.setdefault(device_id, {})[rule_id] = state
             due = state.due()
