@@ -65,6 +65,8 @@ RULES_POLL_S = 2.0
 PURGE_EVERY_S = 3600.0
 OUTBOX_KEEP_S = 7 * 24 * 3600.0  # delivered messages kept a week for inspection
 SELF_METRICS_S = 15.0
+ALARM_WAY_MAX_S = 0.5  # bulk work waits at most this long for an alarm's dispatch
+ALARM_WAY_POLL_S = 0.002
 
 
 def ensure_admin_token(settings: Settings) -> str:
@@ -264,6 +266,18 @@ class Gateway:
         outcomes = self.rules.on_reading(reading, device, received_at)
         return self._apply(outcomes) if outcomes else None
 
+    async def _make_way(self) -> None:
+        """Between two steps of bulk work (sweeps, rule passes, saves): let the loop run, and
+        while an alarm is in flight wait for its dispatch (at most ALARM_WAY_MAX_S)."""
+        await asyncio.sleep(0)
+        if not self._alarm_in_flight():
+            return
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + ALARM_WAY_MAX_S
+        # Polled: "in flight" spans commits and the dispatcher's round, no one event says it.
+        while self._alarm_in_flight() and loop.time() < deadline:  # noqa: ASYNC110
+            await asyncio.sleep(ALARM_WAY_POLL_S)
+
     def _alarm_in_flight(self) -> bool:
         """An incident is being committed or its dispatch published: telemetry makes way."""
         return bool(self._applying) or (self._dispatcher is not None and self._dispatcher.busy)
@@ -285,7 +299,7 @@ class Gateway:
         soft = self.clock() >= self._next_soft_save
         if soft:
             self._next_soft_save = self.clock() + SOFT_SAVE_S
-        await self.rules.save(self._outcomes_durable, soft)
+        await self.rules.save(self._outcomes_durable, soft, self._make_way)
 
     def reload_rules(self) -> None:
         with contextlib.suppress(ConfigFileError):  # logged; the running rules stay
@@ -312,7 +326,7 @@ class Gateway:
                 break
             if outcomes:
                 await self._apply(outcomes)
-            await asyncio.sleep(0)  # an alarm never waits for the whole fleet's sweep
+            await self._make_way()  # an alarm never waits for the whole fleet's pass
         if pass_devices:
             self._next_device_pass = loop.time() + spent * (1 / DEVICE_PASS_SHARE - 1)
 
@@ -406,7 +420,7 @@ class Gateway:
                 device = self.registry.by_id(device_id)
                 if device is not None:
                     self.pipeline.status_change(device, online=False, at=now)
-            await asyncio.sleep(0)
+            await self._make_way()
         for status in DeviceStatus:
             self.metrics.devices.labels(status.value).set(counts[status])
 
@@ -424,6 +438,7 @@ class Gateway:
             except BaseException:
                 self.tracker.mark_changed(changed[start:])
                 raise
+            await self._make_way()
 
     async def _every(self, interval: float, job: Callable[[], object]) -> None:
         while True:

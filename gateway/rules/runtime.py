@@ -32,8 +32,12 @@ log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 1
 LOAD_CHUNK = 5000  # saved keys read per thread hop at start-up
-KEYS_PER_STEP = 2000  # keys snapshotted (and written) between two chances for the event loop
+KEYS_PER_STEP = 500  # keys snapshotted (and written) between two chances for the event loop (~5 ms)
 _SCHEMA = "CREATE TABLE engine_state (key TEXT PRIMARY KEY, data TEXT NOT NULL);"
+
+
+async def _next_turn() -> None:
+    await asyncio.sleep(0)
 
 
 class RegistryTopology:
@@ -111,10 +115,15 @@ class RulesRuntime:
         return self.engine.tick_in_steps(now, self._topology, pass_devices=pass_devices)
 
     async def save(
-        self, outcomes_durable: Callable[[], Awaitable[None]] | None = None, soft: bool = True
+        self,
+        outcomes_durable: Callable[[], Awaitable[None]] | None = None,
+        soft: bool = True,
+        between_steps: Callable[[], Awaitable[None]] = _next_turn,
     ) -> None:
         """Write the keys changed since the last save, in one transaction; ``soft=False``
         leaves the keys changed only softly for a later save (see ``Context.touch``).
+        ``between_steps`` is awaited between two steps of KEYS_PER_STEP keys (the gateway's
+        waits for alarms in flight).
 
         ``outcomes_durable`` returns once every outcome handed out so far is committed. State
         that says a rule has fired is never written ahead of its incident: killed in between,
@@ -131,7 +140,7 @@ class RulesRuntime:
                 # As JSON text at once: a city's worth of snapshot dicts kept alive across the
                 # awaits below would be walked by every full cycle collection meanwhile.
                 rows += [(k, _json(self.engine.snapshot_key(k))) for k in step]
-                await asyncio.sleep(0)  # a district's worth of keys must not hold up an alarm
+                await between_steps()  # a district's worth of keys must not hold up an alarm
             if outcomes_durable is not None:
                 await outcomes_durable()  # the outcomes behind this snapshot, not later ones
             for start in range(0, len(rows), KEYS_PER_STEP):
