@@ -184,6 +184,12 @@ class MqttDispatcher(OutboxDelivery):
 
     ``ready`` (e.g. ``lambda: mqtt.connected``) keeps rows queued while the client is down,
     instead of handing them to a client that would only hold them in memory.
+
+    A round publishes all its rows first, then waits for their PUBACKs: a fire's worker
+    dispatch does not wait a broker round trip behind the incident's "reported" event. Order
+    per incident holds — one connection delivers in the order it was written — and a row whose
+    PUBACK fails takes the later rows of its incident back to the queue with it (sent again,
+    in order; receivers drop the copies by ``event_id``).
     """
 
     def __init__(
@@ -216,19 +222,65 @@ class MqttDispatcher(OutboxDelivery):
             poll_s=poll_s,
         )
 
-    async def _publish_row(self, row: OutboxRow) -> None:
+    async def run_once(self) -> int:
+        now = self._clock()
+        rows = await self._outbox.due(self.channel, now, self._batch)
+        held: set[str] = set()
+        sent: list[tuple[OutboxRow, asyncio.Future[object] | None]] = []
+        for row in rows:
+            if row.incident_id in held:
+                continue
+            try:
+                sent.append((row, self._start(row)))
+            except Exception as exc:
+                held.add(row.incident_id)
+                await self._failed(row, exc, now)
+        done: list[int] = []
+        unacked: set[str] = set()  # incidents with a row whose PUBACK failed
+        deadline = asyncio.get_running_loop().time() + self._ack_timeout_s
+        for row, puback in sent:
+            if row.incident_id in unacked:
+                continue  # behind a row that failed: queued again, to go out after it
+            try:
+                await self._acked(puback, deadline)
+            except Exception as exc:
+                unacked.add(row.incident_id)
+                await self._failed(row, exc, now)
+                if isinstance(exc, ChannelDownError):
+                    break  # the rest stay queued, their attempts not counted
+            else:
+                done.append(row.id)
+        if done:
+            await self._outbox.mark_delivered(self.channel, done, self._clock())
+            self.delivered += len(done)
+        return len(done)
+
+    def _start(self, row: OutboxRow) -> asyncio.Future[object] | None:
+        """Publish; the PUBACK to wait for (None: a fire-and-forget transport took it)."""
         if self._ready is not None and not self._ready():
             raise DeliveryError("MQTT client not connected")
         result = self._publish(row.topic, row.body, self._qos)
         if not inspect.isawaitable(result):
-            return
-        # Shielded: the client keeps its own state of the publish (resent on reconnect).
+            return None
+        # Shielded when waited for: the client keeps its own state of the publish (resent on
+        # reconnect).
         puback = asyncio.ensure_future(result)
         puback.add_done_callback(_consume)
+        return puback
+
+    async def _acked(self, puback: asyncio.Future[object] | None, deadline: float) -> None:
+        if puback is None:
+            return
+        timeout = max(0.0, deadline - asyncio.get_running_loop().time())
         try:
-            await asyncio.wait_for(asyncio.shield(puback), self._ack_timeout_s)
+            await asyncio.wait_for(asyncio.shield(puback), timeout)
         except TimeoutError:
             raise ChannelDownError(f"no PUBACK within {self._ack_timeout_s:g} s") from None
+
+    async def _publish_row(self, row: OutboxRow) -> None:
+        """One row, alone (what OutboxDelivery's ``send`` is)."""
+        puback = self._start(row)
+        await self._acked(puback, asyncio.get_running_loop().time() + self._ack_timeout_s)
 
 
 def _consume(future: asyncio.Future[object]) -> None:

@@ -169,22 +169,54 @@ async def test_an_awaitable_publish_is_awaited(tmp_path: Path) -> None:
 
 
 async def test_a_row_is_delivered_only_once_the_broker_acknowledges_it(tmp_path: Path) -> None:
+    """The round publishes its rows together (a dispatch does not wait a round trip behind the
+    incident's event) and marks none delivered before its PUBACK."""
     async with open_world(tmp_path) as w:
         await w.service.apply([low_battery()])
-        pubacks: asyncio.Queue[asyncio.Future[None]] = asyncio.Queue()
+        pubacks: list[asyncio.Future[None]] = []
 
         def publish(topic: str, payload: bytes, qos: int) -> asyncio.Future[None]:
-            puback: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-            pubacks.put_nowait(puback)
-            return puback
+            pubacks.append(asyncio.get_running_loop().create_future())
+            return pubacks[-1]
 
         round_ = asyncio.create_task(MqttDispatcher(w.store, publish, clock=w.clock).run_once())
-        for _ in range(3):
-            puback = await asyncio.wait_for(pubacks.get(), 2)
-            assert len(await w.pending()) == 3  # nothing marked delivered yet
-            assert pubacks.empty() and not round_.done()  # the next waits for this PUBACK
+        await _until(lambda: len(pubacks) == 3)  # all three out before any PUBACK
+        for puback in pubacks:
+            assert len(await w.pending()) == 3 and not round_.done()  # none marked delivered
             puback.set_result(None)
         assert await round_ == 3
+        assert await w.pending() == []
+
+
+async def test_a_row_without_puback_takes_the_rows_behind_it_back_to_the_queue(
+    tmp_path: Path,
+) -> None:
+    """Sent together, acknowledged but for one: that row and the later rows of its incident
+    go out again, in order, on the next round; the rows before it stay delivered."""
+    async with open_world(tmp_path) as w:
+        await w.service.apply([smoke("smoke-1")])
+        before = [r.event_id for r in await w.pending()]
+        sent: list[str] = []
+        lost = {before[1]}  # the worker's dispatch gets no PUBACK
+
+        def publish(topic: str, payload: bytes, qos: int) -> asyncio.Future[None]:
+            event_id = str(orjson.loads(payload)["event_id"])
+            sent.append(event_id)
+            puback: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if event_id not in lost:
+                puback.set_result(None)
+            return puback
+
+        dispatcher = MqttDispatcher(
+            w.store, publish, clock=w.clock, backoff=lambda n: 5.0, ack_timeout_s=0.05
+        )
+        assert await dispatcher.run_once() == 1  # the "reported" event only
+        assert sent == before  # everything went out at once
+        assert [r.event_id for r in await w.pending()] == before[1:]
+        lost.clear()
+        w.clock.advance(5)
+        assert await dispatcher.run_once() == len(before) - 1
+        assert sent[len(before) :] == before[1:]  # again, in order
         assert await w.pending() == []
 
 
@@ -206,12 +238,12 @@ async def test_no_puback_in_time_keeps_the_row_queued_and_it_is_retried(tmp_path
             w.store, publish, clock=w.clock, backoff=lambda n: 5.0, ack_timeout_s=0.05
         )
         assert await dispatcher.run_once() == 0
-        assert len(sent) == 1 and dispatcher.failures == 1  # the round stopped there
+        assert len(sent) == 3 and dispatcher.failures == 1  # one failure stops the round
         assert len(await w.pending()) == 3
         silent = False
         w.clock.advance(5)
         assert await dispatcher.run_once() == 3
-        assert sent[0] == sent[1]  # the same row again, first
+        assert sent[3:] == sent[:3]  # the same rows again, in order
         assert await w.pending() == []
 
 
