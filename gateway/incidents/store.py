@@ -9,6 +9,7 @@ statement on the same connection (aiosqlite would fold them together).
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, fields
 from pathlib import Path
@@ -30,7 +31,7 @@ from gateway.incidents.outbox import (
 from gateway.incidents.repository import Batch, IncidentQuery
 from gateway.model import Location
 from gateway.rules.outcomes import IncidentKind, Severity
-from gateway.sqlite import open_database
+from gateway.sqlite import in_one_hop, open_database
 
 SCHEMA_VERSION = 1
 
@@ -118,6 +119,11 @@ _INSERT_ENTRY = (
     "INSERT INTO timeline (incident_id, at, event, actor, note, data) VALUES (?, ?, ?, ?, ?, ?)"
 )
 
+_FAN_OUT = (
+    "INSERT INTO outbox_delivery (outbox_id, channel)"
+    " SELECT o.id, s.channel FROM outbox o"
+    " JOIN outbox_subscriptions s ON s.type = o.type WHERE o.event_id = ?"
+)
 _INSERT_MESSAGE = """
 INSERT INTO outbox (event_id, incident_id, seq, type, recipient_role, recipient_id, created_at,
     payload)
@@ -235,27 +241,24 @@ class SqliteIncidentStore:
         return [incident_from_json(r[0]) for r in rows]
 
     async def commit(self, batch: Batch) -> None:
-        async with self._lock:
+        incidents = [_incident_row(i) for i in batch.incidents]
+        entries = [_entry_row(iid, e) for iid, e in batch.entries]
+        messages = [_message_row(m) for m in batch.messages]
+        event_ids = [(m.event_id,) for m in batch.messages]
+
+        def write(conn: sqlite3.Connection) -> None:
             try:
-                await self._db.executemany(
-                    _UPSERT_INCIDENT, [_incident_row(i) for i in batch.incidents]
-                )
-                await self._db.executemany(
-                    _INSERT_ENTRY, [_entry_row(iid, e) for iid, e in batch.entries]
-                )
-                await self._db.executemany(
-                    _INSERT_MESSAGE, [_message_row(m) for m in batch.messages]
-                )
-                await self._db.executemany(
-                    "INSERT INTO outbox_delivery (outbox_id, channel)"
-                    " SELECT o.id, s.channel FROM outbox o"
-                    " JOIN outbox_subscriptions s ON s.type = o.type WHERE o.event_id = ?",
-                    [(m.event_id,) for m in batch.messages],
-                )
-                await self._db.commit()
+                conn.executemany(_UPSERT_INCIDENT, incidents)
+                conn.executemany(_INSERT_ENTRY, entries)
+                conn.executemany(_INSERT_MESSAGE, messages)
+                conn.executemany(_FAN_OUT, event_ids)
+                conn.commit()
             except BaseException:
-                await self._db.rollback()
+                conn.rollback()
                 raise
+
+        async with self._lock:
+            await in_one_hop(self._db, write)  # an alarm's commit: one trip to SQLite's thread
         if batch.messages:
             for event in self._watchers:
                 event.set()
