@@ -65,6 +65,8 @@ def sections(r: dict[str, Any]) -> list[str]:
             "p50 ms",
             "p99 ms",
             "max ms",
+            "loop lag > 50 ms",
+            "GC pauses > 50 ms",
         ],
         [
             [
@@ -75,6 +77,8 @@ def sections(r: dict[str, Any]) -> list[str]:
                 x["p50_ms"],
                 x["p99_ms"],
                 x["max_ms"],
+                _stalls(x, "firegrid_event_loop_lag_seconds"),
+                _stalls(x, "firegrid_gc_pause_seconds"),
             ]
             for x in r["latency"]
         ],
@@ -162,3 +166,10 @@ def machine_lines(r: dict[str, Any]) -> list[str]:
 
 def text(r: dict[str, Any]) -> str:
     return "\n".join(["", *machine_lines(r), "", *sections(r), ""])
+
+
+def _stalls(latency: dict[str, Any], histogram: str) -> str:
+    """ "n of m" over 50 ms in the phase, from the gateway's own histogram (runs before the
+    gateway had it: "-")."""
+    found = latency.get("stalls", {}).get(histogram)
+    return "-" if found is None else f"{found['over_50ms']} of {found['count']}"

@@ -44,6 +44,9 @@ METHOD = """\
   nearest-rank: with 30 alarms it is the slowest one. If the gateway cannot keep up with the
   background rate, the backlog grows and latency with it: "gateway took" says whether it
   kept up; a second row at 70 % of the measured throughput shows latency when it does.
+  "Loop lag" and "GC pauses" are the gateway's own histograms over the phase
+  (`firegrid_event_loop_lag_seconds`: how late a 250 ms timer fired; `firegrid_gc_pause_seconds`),
+  read from `/metrics` before and after: what an alarm could have waited behind.
 - **Memory**: RSS of the `firegrid run` process after every device sent its first message
   (registry, tracker, rule state, sink caches); per device = RSS ÷ devices, and the marginal
   figure subtracts the empty gateway. **Start-up**: process start to `/healthz` 200 (API up,

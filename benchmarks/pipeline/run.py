@@ -546,9 +546,7 @@ class Run:
         finally:
             worker.close()
             sender.close()
-        stalls = {
-            name: stall_summary(stalls0[name], gw.buckets(name)) for name in STALL_HISTOGRAMS
-        }
+        stalls = {name: stall_summary(stalls0[name], gw.buckets(name)) for name in STALL_HISTOGRAMS}
         latencies = [(worker.arrived[d.id] - sender.sent[d.id]) * 1000 for d in devices]
         # Points written per second while the alarms went out (a point per message).
         gateway_rate = (at_last[0] - at_first[0]) / max(at_last[1] - at_first[1], 1e-9)
