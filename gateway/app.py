@@ -58,7 +58,7 @@ log = logging.getLogger(__name__)
 SWEEP_INTERVAL_S = 10.0
 STATE_SAVE_INTERVAL_S = 30.0
 RULES_TICK_S = 2.0
-DEVICE_PASS_SHARE = 0.05  # the rules' pass over every device: at most this share of a core
+DEVICE_PASS_SHARE = 0.02  # the rules' pass over every device: at most this share of a core
 INCIDENT_TICK_S = 0.5
 ENGINE_SAVE_S = 2.0
 RULES_POLL_S = 2.0
@@ -311,7 +311,7 @@ class Gateway:
         Due hold timers run on every tick. The pass over every device (inactivity, patrol
         windows, then grid outages on its counts) runs on every tick too while it is cheap,
         and is spaced out so that it takes at most :data:`DEVICE_PASS_SHARE` of the CPU: with
-        10k devices (~20 ms) that is still every tick, with 100k (~0.2 s) every few seconds —
+        10k devices (~20 ms) that is still about every tick, with 100k (~0.2 s) every ~10 s —
         nothing a minutes-long offline limit or patrol window can notice.
         """
         loop = asyncio.get_running_loop()
