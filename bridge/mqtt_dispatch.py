@@ -93,12 +93,20 @@ class OutboxDelivery:
             try:
                 await self._send(row)
             except Exception as exc:  # any transport failure: keep the row, retry later
-                held.add(row.incident_id)
-                await self._failed(row, exc, now)
-                if isinstance(exc, ChannelDownError):
+                if await self._held_back(row, exc, now, held):
                     break
             else:
                 done.append(row.id)
+        return await self._delivered(done)
+
+    async def _held_back(self, row: OutboxRow, exc: Exception, now: float, held: set[str]) -> bool:
+        """Record a failed attempt and hold its incident back; True: the channel is down (the
+        round stops, the rest stay queued with their attempts not counted)."""
+        held.add(row.incident_id)
+        await self._failed(row, exc, now)
+        return isinstance(exc, ChannelDownError)
+
+    async def _delivered(self, done: list[int]) -> int:
         if done:
             await self._outbox.mark_delivered(self.channel, done, self._clock())
             self.delivered += len(done)
@@ -233,8 +241,7 @@ class MqttDispatcher(OutboxDelivery):
             try:
                 sent.append((row, self._start(row)))
             except Exception as exc:
-                held.add(row.incident_id)
-                await self._failed(row, exc, now)
+                await self._held_back(row, exc, now, held)
         done: list[int] = []
         unacked: set[str] = set()  # incidents with a row whose PUBACK failed
         deadline = asyncio.get_running_loop().time() + self._ack_timeout_s
@@ -244,16 +251,11 @@ class MqttDispatcher(OutboxDelivery):
             try:
                 await self._acked(puback, deadline)
             except Exception as exc:
-                unacked.add(row.incident_id)
-                await self._failed(row, exc, now)
-                if isinstance(exc, ChannelDownError):
-                    break  # the rest stay queued, their attempts not counted
+                if await self._held_back(row, exc, now, unacked):
+                    break
             else:
                 done.append(row.id)
-        if done:
-            await self._outbox.mark_delivered(self.channel, done, self._clock())
-            self.delivered += len(done)
-        return len(done)
+        return await self._delivered(done)
 
     def _start(self, row: OutboxRow) -> asyncio.Future[object] | None:
         """Publish; the PUBACK to wait for (None: a fire-and-forget transport took it)."""
