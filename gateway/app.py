@@ -42,7 +42,7 @@ from gateway.ratelimit import DeviceRateLimit
 from gateway.registry.store import Registry
 from gateway.rules.engine import DEVICES_PER_STEP  # the step of every job over the fleet
 from gateway.rules.outcomes import Outcome
-from gateway.rules.runtime import RegistryTopology, RulesRuntime
+from gateway.rules.runtime import KEYS_PER_STEP, RegistryTopology, RulesRuntime
 from gateway.rules.store import SOFT_SAVE_S
 from gateway.selfmetrics import SelfMetrics
 from gateway.sinks.base import Sink
@@ -429,8 +429,8 @@ class Gateway:
         steps: a save of a whole district must not hold up the event loop."""
         changed = self.tracker.take_changed()
         tracker = self.tracker
-        for start in range(0, len(changed), DEVICES_PER_STEP):
-            step = changed[start : start + DEVICES_PER_STEP]
+        for start in range(0, len(changed), KEYS_PER_STEP):  # a save's step, as the engine's
+            step = changed[start : start + KEYS_PER_STEP]
             try:
                 await self.registry.save_states(
                     (i, state) for i in step if (state := tracker.get(i)) is not None
