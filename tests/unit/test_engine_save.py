@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Any
 
 import orjson
 
+from gateway.rules import runtime as runtime_module
 from gateway.rules.runtime import _SCHEMA, SCHEMA_VERSION, RegistryTopology, RulesRuntime
 from gateway.sqlite import open_database
 from tests.unit.test_engine_support import (
@@ -130,5 +132,28 @@ async def test_a_frequent_save_leaves_soft_changes_for_the_complete_one(tmp_path
         await runtime.save()  # the complete save writes it
         assert (await _saved(runtime))["device:EF-1"] != first
         assert h.engine.dirty_keys() == set()
+    finally:
+        await runtime._db.close()
+
+
+async def test_a_save_makes_way_between_its_steps(tmp_path: Path, monkeypatch: Any) -> None:
+    """The gateway passes its wait-for-alarms as ``between_steps``: called once per step."""
+    monkeypatch.setattr(runtime_module, "KEYS_PER_STEP", 2)
+    fleet = [device(f"SD-{i}", building=f"B{i}") for i in range(5)]
+    h = Harness(shipped_rules(), fleet)
+    runtime = await _runtime(tmp_path, h)
+    try:
+        for i in range(5):
+            h.send(f"SD-{i}", smoke=True)
+        keys = len(h.engine.dirty_keys())
+        calls = 0
+
+        async def between_steps() -> None:
+            nonlocal calls
+            calls += 1
+
+        await runtime.save(between_steps=between_steps)
+        assert calls == (keys + 1) // 2
+        assert len(await _saved(runtime)) == keys
     finally:
         await runtime._db.close()
