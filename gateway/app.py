@@ -119,6 +119,14 @@ class Gateway:
         return HistorySink(s.data_dir / "history.sqlite", self.metrics, s.history_retention_days)
 
     async def __aenter__(self) -> Self:
+        try:
+            return await self._start()
+        except BaseException:
+            # What started is stopped again (connections closed, the collector re-enabled).
+            await self._stack.aclose()
+            raise
+
+    async def _start(self) -> Self:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.heap = self._stack.enter_context(HeapSteward(self.metrics.registry))

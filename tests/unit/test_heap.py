@@ -6,7 +6,9 @@ import asyncio
 import gc
 import time
 import weakref
+from pathlib import Path
 
+import pytest
 from prometheus_client import CollectorRegistry
 
 from gateway.heap import HeapSteward, LoopLag
@@ -80,3 +82,19 @@ async def test_a_blocked_event_loop_shows_as_lag() -> None:
         assert slow == [0.0]  # the first probe fired at least 0.1 s late
     finally:
         task.cancel()
+
+
+async def test_a_gateway_that_fails_to_start_leaves_the_collector_running(
+    tmp_path: Path,
+) -> None:
+    from gateway.app import Gateway
+    from gateway.config import Settings
+    from gateway.yamlfile import ConfigFileError
+
+    rules = tmp_path / "rules"
+    rules.mkdir()
+    (rules / "broken.yaml").write_text("rules: [\n")  # fails after the registry is open
+    with pytest.raises(ConfigFileError):
+        async with Gateway(Settings(data_dir=tmp_path / "data", rules_dir=rules)):
+            pass
+    assert gc.isenabled()
