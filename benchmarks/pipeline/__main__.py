@@ -21,7 +21,7 @@ from benchmarks.pipeline.run import FULL, SMOKE, Run, workdir
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.pipeline", description=__doc__)
     mode = p.add_mutually_exclusive_group(required=True)
-    mode.add_argument("--full", action="store_true", help="the baseline: 100k devices (~5 min)")
+    mode.add_argument("--full", action="store_true", help="the baseline: 100k devices (~9 min)")
     mode.add_argument("--smoke", action="store_true", help="CI: 1k devices, 500 messages")
     p.add_argument("--json", type=Path, help="write the report as JSON here")
     p.add_argument("--results-md", type=Path, help="write the RESULTS.md body here")

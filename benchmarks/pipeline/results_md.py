@@ -41,9 +41,11 @@ METHOD = """\
   the gateway reads on its alarm session) at 1/s from detectors in distinct grids, so no two share
   a building and correlation cannot merge them; latency from the alarm's publish to the
   dispatch arriving on `grid/workers/{worker_id}/alarms` (subscribed as the workers). p99 is
-  nearest-rank: with 30 alarms it is the slowest one. If the gateway cannot keep up with the
-  background rate, the backlog grows and latency with it: "gateway took" says whether it
-  kept up; a second row at 70 % of the measured throughput shows latency when it does.
+  nearest-rank over 100 alarms (the second slowest; "max" is the slowest); runs before
+  2026-11-23 20:30 sent 30, whose nearest-rank p99 was their slowest. If the gateway cannot
+  keep up with the background rate, the backlog grows and latency with it: "gateway took"
+  says whether it kept up; a second row at 70 % of the measured throughput shows latency when
+  it does.
   "Loop lag" and "GC pauses" are the gateway's own histograms over the phase
   (`firegrid_event_loop_lag_seconds`: how late a 250 ms timer fired; `firegrid_gc_pause_seconds`),
   read from `/metrics` before and after: what an alarm could have waited behind.
