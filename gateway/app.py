@@ -304,9 +304,10 @@ class Gateway:
 
     async def _save_rules(self) -> None:
         """Every ENGINE_SAVE_S what decides alarms; every SOFT_SAVE_S the soft changes too."""
-        soft = self.clock() >= self._next_soft_save
+        now = self.clock()
+        soft = now >= self._next_soft_save
         if soft:
-            self._next_soft_save = self.clock() + SOFT_SAVE_S
+            self._next_soft_save = now + SOFT_SAVE_S
         await self.rules.save(self._outcomes_durable, soft, self._make_way)
 
     def reload_rules(self) -> None:
@@ -444,7 +445,7 @@ class Gateway:
                     (i, state) for i in step if (state := tracker.get(i)) is not None
                 )
             except BaseException:
-                self.tracker.mark_changed(changed[start:])
+                tracker.mark_changed(changed[start:])
                 raise
             await self._make_way()
 

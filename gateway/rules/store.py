@@ -138,7 +138,7 @@ class Store:
             keys.update(states)
         return sorted(keys)
 
-    def dirty(self, soft: bool = False) -> set[str]:
+    def dirty(self, soft: bool) -> set[str]:
         """The keys changed since they were saved; with ``soft``, the softly changed too."""
         devices = self.dirty_devices | self.soft_devices if soft else self.dirty_devices
         groups = self.dirty_groups | self.soft_groups if soft else self.dirty_groups
