@@ -98,3 +98,40 @@ async def test_a_gateway_that_fails_to_start_leaves_the_collector_running(
         async with Gateway(Settings(data_dir=tmp_path / "data", rules_dir=rules)):
             pass
     assert gc.isenabled()
+
+
+def _rss_mib() -> float:
+    with Path("/proc/self/status").open() as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no VmRSS")
+
+
+def test_a_burst_is_followed_by_a_trim_and_the_steady_state_is_not() -> None:
+    registry = CollectorRegistry()
+    try:
+        with HeapSteward(registry) as heap:
+            if heap._trim is None:
+                pytest.skip("not glibc: malloc_trim does not exist here")
+            heap.ready()
+            trims = _count(registry, "firegrid_malloc_trim_seconds")
+            assert trims == 1  # what loading left
+            few = [Node() for _ in range(100)]
+            heap.settle()
+            assert _count(registry, "firegrid_malloc_trim_seconds") == trims  # steady: none
+
+            # A burst: long-lived objects, and twice their size in short-lived buffers between
+            # them (freed, but below the top of the heap, so free() alone keeps the pages).
+            kept, scratch = [], []
+            for _ in range(40_000):
+                scratch.append(bytes(2048))
+                kept.append(Node())
+            del scratch
+            before = _rss_mib()
+            heap.settle()
+            assert _count(registry, "firegrid_malloc_trim_seconds") == trims + 1
+            assert before - _rss_mib() > 40  # ~80 MiB of buffers were handed back
+            assert len(kept) + len(few) == 40_100
+    finally:
+        gc.unfreeze()
