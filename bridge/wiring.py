@@ -13,34 +13,23 @@ import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-import httpx
 from prometheus_client import CollectorRegistry
 
 from bridge.health import BacklogSource, DeliveryHealth
 from bridge.mqtt_dispatch import OutboxDelivery
-from bridge.notify.channel import SUBSCRIBES as PEOPLE_SUBSCRIBE
-from bridge.notify.channel import AckLinks, NotifyChannel, PhoneBook
 from bridge.notify.routing import Channel, NotifyConfig, load_notify_config
-from bridge.notify.senders import (
-    AppriseSender,
-    DingTalk,
-    HttpSms,
-    Sender,
-    WeComBot,
-    contact_apprise_urls,
-    email_urls,
-)
-from bridge.platform import CHANNEL as PLATFORM
-from bridge.platform import SUBSCRIBES as PLATFORM_SUBSCRIBES
-from bridge.platform import PlatformConnector
 from bridge.retry import Backoff
 from gateway.api.ack import AckSigner
 from gateway.config import Settings
 from gateway.incidents.dispatch import Role
 from gateway.incidents.outbox import DEFAULT_CHANNELS, MessageType, OutboxReader
 from gateway.model import FireStation, GridWorker
+
+if TYPE_CHECKING:
+    from bridge.notify.channel import PhoneBook
+    from bridge.notify.senders import Sender
 
 log = logging.getLogger(__name__)
 
@@ -90,9 +79,17 @@ class Bridge:
     def subscriptions(self) -> Mapping[str, frozenset[MessageType]]:
         channels = dict(DEFAULT_CHANNELS)
         if self._settings.platform_url:
-            channels[PLATFORM] = PLATFORM_SUBSCRIBES
-        for channel in self.notify.channels() if self.notify else ():
-            channels[channel.value] = PEOPLE_SUBSCRIBE
+            # Imported here, not at the top: httpx (and the rich and pygments it loads, ~4 MiB)
+            # would otherwise sit in every gateway process, a platform configured or not.
+            from bridge import platform
+
+            channels[platform.CHANNEL] = platform.SUBSCRIBES
+        if self.notify is not None:
+            # Likewise httpx and apprise (~7 MiB together): only with a routing file.
+            from bridge.notify import channel as people
+
+            for kind in self.notify.channels():
+                channels[kind.value] = people.SUBSCRIBES
         return channels
 
     @contextlib.asynccontextmanager
@@ -104,6 +101,8 @@ class Bridge:
         async with contextlib.AsyncExitStack() as stack:
             workers: list[OutboxDelivery] = []
             if s.platform_url and s.platform_secret:
+                from bridge.platform import PlatformConnector  # httpx: see subscriptions()
+
                 workers.append(
                     PlatformConnector(
                         outbox,
@@ -129,6 +128,19 @@ class Bridge:
     async def _people(
         self, stack: contextlib.AsyncExitStack, outbox: Outbox, config: NotifyConfig
     ) -> list[OutboxDelivery]:
+        # httpx and apprise: see subscriptions().
+        import httpx
+
+        from bridge.notify.channel import AckLinks, NotifyChannel
+        from bridge.notify.senders import (
+            AppriseSender,
+            DingTalk,
+            HttpSms,
+            WeComBot,
+            contact_apprise_urls,
+            email_urls,
+        )
+
         t = config.transports
         client = await stack.enter_async_context(
             httpx.AsyncClient(timeout=t.timeout_s, follow_redirects=False)

@@ -3,23 +3,65 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.core import TyperGroup
 
-from gateway.cli_broker import broker_config
-from gateway.cli_dashboards import dashboards_app
-from gateway.cli_devices import devices_app
-from gateway.cli_tokens import tokens_app
 from gateway.config import load_settings
-from gateway.demo.command import demo
 from gateway.profiles import load_profiles
-from gateway.sim.command import simulate
 from gateway.yamlfile import ConfigFileError
 
+if TYPE_CHECKING:
+    from typer._click import Command, Context  # the click that typer vendors
+
+# The other commands, as "module:attribute" (a typer app or a command function), imported
+# when that command runs or help lists it. Memory: `firegrid run` is the gateway process, and
+# their imports (httpx, rich, pygments, amqtt, gmqtt, the Grafana SDK: ~10 MiB) would stay
+# in it for good.
+LAZY_COMMANDS = {
+    "devices": "gateway.cli_devices:devices_app",
+    "tokens": "gateway.cli_tokens:tokens_app",
+    "dashboards": "gateway.cli_dashboards:dashboards_app",
+    "demo": "gateway.demo.command:demo",
+    "simulate": "gateway.sim.command:simulate",
+    "broker-config": "gateway.cli_broker:broker_config",
+}
+
+
+class _LazyGroup(TyperGroup):
+    """The root command: :data:`LAZY_COMMANDS` are built on first use."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*super().list_commands(ctx), *(n for n in LAZY_COMMANDS if n not in self.commands)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name in LAZY_COMMANDS:
+            self._load(cmd_name)
+        elif cmd_name not in self.commands:
+            # Unknown: load them all, so typer's "Did you mean …?" considers every command.
+            for name in LAZY_COMMANDS:
+                self._load(name)
+        return super().get_command(ctx, cmd_name)
+
+    def _load(self, name: str) -> None:
+        if name in self.commands:
+            return
+        module, attribute = LAZY_COMMANDS[name].split(":")
+        target = getattr(importlib.import_module(module), attribute)
+        holder = typer.Typer()  # typer builds the click command, as app.add_typer/command did
+        if isinstance(target, typer.Typer):
+            holder.add_typer(target, name=name)
+        else:
+            holder.command(name)(target)
+        self.commands[name] = typer.main.get_group(holder).commands[name]
+
+
 app = typer.Typer(
+    cls=_LazyGroup,
     help="firegrid — IoT fire-safety gateway for grid-based community governance "
     "(网格化管理 + 智慧消防). Configuration comes from FIREGRID_* environment variables "
     "or --config FILE.yaml.",
@@ -28,12 +70,6 @@ app = typer.Typer(
 )
 profiles_app = typer.Typer(help="Inspect and check device profiles (device_profiles/*.yaml).")
 app.add_typer(profiles_app, name="profiles")
-app.add_typer(devices_app, name="devices")
-app.add_typer(tokens_app, name="tokens")
-app.add_typer(dashboards_app, name="dashboards")
-app.command()(demo)
-app.command()(simulate)
-app.command("broker-config")(broker_config)
 
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", "-c", help="YAML file with the same keys as FIREGRID_*")
