@@ -374,8 +374,10 @@ class Gateway:
             ],
         )
         self.console.mount(app)
+        # No route speaks WebSocket (the console streams by SSE): ws="none" spares every
+        # gateway process the websockets library.
         config = uvicorn.Config(
-            app, host=s.api_host, port=s.api_port, log_level="warning", lifespan="off"
+            app, host=s.api_host, port=s.api_port, log_level="warning", lifespan="off", ws="none"
         )
         server = _EmbeddedServer(config)
         task = asyncio.create_task(server.serve(), name="api")

@@ -26,7 +26,7 @@ from gateway.rules.base import Tick
 from gateway.rules.compile import CompiledRules, compile_rules
 from gateway.rules.outcomes import Outcome
 from gateway.rules.ruleset import RuleSet
-from gateway.rules.store import DEVICE, Store
+from gateway.rules.store import DEVICE, Store, Taken
 from gateway.rules.topology import Topology
 
 SNAPSHOT_VERSION = 1
@@ -199,11 +199,15 @@ class RulesEngine:
         softly (see :meth:`~gateway.rules.base.Context.touch`): the frequent saves skip them."""
         return self._store.dirty(soft)
 
-    def take_dirty_keys(self, soft: bool = True) -> list[str]:
+    def take_dirty_keys(self, soft: bool = True) -> Taken:
         """:meth:`dirty_keys` and :meth:`mark_clean` in one step, for a save that then
-        snapshots them (a key changed after this is dirty again; :meth:`mark_dirty` puts
-        back what failed to save)."""
+        snapshots them step by step (a key changed after this is dirty again;
+        :meth:`give_back` returns what failed to save)."""
         return self._store.take_dirty(soft)
+
+    def give_back(self, taken: Taken) -> None:
+        """The caller failed to save these keys: they belong to the next save."""
+        self._store.give_back(taken)
 
     def snapshot_key(self, key: str) -> dict[str, Any] | None:
         """One key's state, ``{rule_id: [rule_fingerprint, state]}``; None: nothing (delete it)."""

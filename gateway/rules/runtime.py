@@ -130,33 +130,28 @@ class RulesRuntime:
         the gateway would get the reading again (the broker redelivers what was not yet
         acknowledged) but the restored state would say the alarm had already fired.
         """
-        keys = self.engine.take_dirty_keys(soft)  # clean from here: later changes go next time
-        if not keys:
+        taken = self.engine.take_dirty_keys(soft)  # clean from here: later changes go next time
+        if not taken:
             return
-        rows: list[tuple[str, str | None]] = []
         try:
-            for start in range(0, len(keys), KEYS_PER_STEP):
-                step = keys[start : start + KEYS_PER_STEP]
-                # As JSON text at once: a city's worth of snapshot dicts kept alive across the
-                # awaits below would be walked by every full cycle collection meanwhile.
-                rows += [(k, _json(self.engine.snapshot_key(k))) for k in step]
-                await between_steps()  # a district's worth of keys must not hold up an alarm
-            if outcomes_durable is not None:
-                await outcomes_durable()  # the outcomes behind this snapshot, not later ones
-            for start in range(0, len(rows), KEYS_PER_STEP):
-                step_rows = rows[start : start + KEYS_PER_STEP]
+            for keys in taken.steps(KEYS_PER_STEP):
+                # Snapshot a step, wait for the outcomes behind it, write it: only one step's
+                # JSON is ever held (a district's at once stayed as allocator fragmentation).
+                rows = [(k, _json(self.engine.snapshot_key(k))) for k in keys]
+                if outcomes_durable is not None:
+                    await outcomes_durable()  # the outcomes behind this snapshot, not later ones
                 await self._db.executemany(
                     "INSERT INTO engine_state (key, data) VALUES (?, ?) "
                     "ON CONFLICT (key) DO UPDATE SET data = excluded.data",
-                    [(k, d) for k, d in step_rows if d is not None],
+                    [(k, d) for k, d in rows if d is not None],
                 )
                 await self._db.executemany(
-                    "DELETE FROM engine_state WHERE key = ?",
-                    [(k,) for k, d in step_rows if d is None],
+                    "DELETE FROM engine_state WHERE key = ?", [(k,) for k, d in rows if d is None]
                 )
+                await between_steps()  # a district's worth of keys must not hold up an alarm
             await self._db.commit()
         except BaseException:
-            self.engine.mark_dirty(keys)  # not saved: the next save tries again
+            self.engine.give_back(taken)  # not saved: the next save tries again
             with contextlib.suppress(Exception):
                 await self._db.rollback()
             raise

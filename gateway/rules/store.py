@@ -48,6 +48,28 @@ class OneState(Mapping[str, State]):
 DeviceStates = OneState | dict[str, State]
 
 
+class Taken:
+    """The keys a save took: device ids and group keys, prefixed only as each step needs them
+    (a district's worth of ``device:<id>`` strings held through a whole save would leave the
+    allocator's pools fragmented long after)."""
+
+    __slots__ = ("devices", "groups")
+
+    def __init__(self, devices: list[str], groups: list[str]) -> None:
+        self.devices = devices
+        self.groups = groups
+
+    def __len__(self) -> int:
+        return len(self.devices) + len(self.groups)
+
+    def steps(self, size: int) -> Iterator[list[str]]:
+        """The keys, ``size`` at a time."""
+        for start in range(0, len(self.devices), size):
+            yield [DEVICE + d for d in self.devices[start : start + size]]
+        for start in range(0, len(self.groups), size):
+            yield self.groups[start : start + size]
+
+
 class Store:
     def __init__(
         self,
@@ -187,7 +209,7 @@ class Store:
         groups = self.dirty_groups | self.soft_groups if soft else self.dirty_groups
         return {DEVICE + d for d in devices} | groups
 
-    def take_dirty(self, soft: bool) -> list[str]:
+    def take_dirty(self, soft: bool) -> Taken:
         """The keys to save now, clean from here on (a key changed after this is dirty again).
         Swaps the sets rather than emptying them key by key: a city's worth in one go."""
         devices, self.dirty_devices = self.dirty_devices, set()
@@ -199,7 +221,12 @@ class Store:
         else:  # saved with their decisions now: soft no longer
             self.soft_devices -= devices
             self.soft_groups -= groups
-        return [DEVICE + d for d in devices] + list(groups)
+        return Taken(list(devices), list(groups))
+
+    def give_back(self, taken: Taken) -> None:
+        """A save that failed: what it took is dirty again."""
+        self.dirty_devices.update(taken.devices)
+        self.dirty_groups.update(taken.groups)
 
     def mark_clean(self, keys: set[str] | frozenset[str] | list[str]) -> None:
         for key in keys:
