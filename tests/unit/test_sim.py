@@ -37,7 +37,9 @@ def test_the_demo_district_is_a_grid_map_the_registry_accepts() -> None:
 
 def test_every_unit_lies_inside_its_parent_and_grids_do_not_overlap() -> None:
     district = build_district(DistrictPlan(streets=2, communities_per_street=3))
-    areas = {u.grid.code: polygon_from_geojson(_polygon(u.box.ring())) for u in district.units}
+    areas = {
+        u.grid.code: shape(polygon_from_geojson(_polygon(u.box.ring()))) for u in district.units
+    }
     for unit in district.units:
         if unit.grid.parent is not None:
             assert areas[unit.grid.parent].contains(areas[unit.grid.code]), unit.grid.code
