@@ -137,6 +137,7 @@ class Gateway:
             self.tracker.restore(device_id, state)
         self._stack.push_async_callback(self._save_states)
         self.sink = await self._stack.enter_async_context(self._build_sink())
+        self.rate_limit = DeviceRateLimit(s.device_rate_per_s, s.device_burst)
         self.pipeline = Pipeline(
             self.profiles,
             self.registry,
@@ -145,7 +146,7 @@ class Gateway:
             self.unregistered,
             self.metrics,
             s.max_payload_bytes,
-            DeviceRateLimit(s.device_rate_per_s, s.device_burst),
+            self.rate_limit,
         )
         await self._open_rules_and_incidents()
         await self._start_api()
@@ -434,6 +435,7 @@ class Gateway:
             await self._make_way()
         for status in DeviceStatus:
             self.metrics.devices.labels(status.value).set(counts[status])
+        self.rate_limit.forget_full(now)
 
     async def _save_states(self) -> None:
         """Save the liveness of the devices heard (or gone offline) since the last save, in

@@ -15,8 +15,20 @@ from pathlib import Path
 
 # httpx (which loads rich and pygments) for the platform connector and the people channels,
 # apprise for the people channels; amqtt, gmqtt and the Grafana SDK for `firegrid demo`,
-# `simulate` and `dashboards`.
-LAZY = ("apprise", "httpx", "rich", "pygments", "amqtt", "gmqtt", "grafana_foundation_sdk")
+# `simulate` and `dashboards`; numpy and shapely never (the grid map is plain Python), nor
+# websockets (no route speaks WebSocket).
+LAZY = (
+    "apprise",
+    "httpx",
+    "rich",
+    "pygments",
+    "amqtt",
+    "gmqtt",
+    "grafana_foundation_sdk",
+    "numpy",
+    "shapely",
+    "websockets",
+)
 
 REPORT = f"print(json.dumps(sorted(m for m in {LAZY!r} if m in sys.modules)))"
 

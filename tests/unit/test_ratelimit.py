@@ -39,6 +39,17 @@ def test_each_device_has_its_own_bucket() -> None:
     assert [limit.allow("sd-2", T0) for _ in range(3)] == [True, True, True]
 
 
+def test_full_buckets_are_forgotten_and_a_device_in_debt_keeps_its_own() -> None:
+    limit = DeviceRateLimit(rate_per_s=1.0, burst=3)
+    assert [limit.allow("sd-flood", T0) for _ in range(4)] == [True, True, True, False]
+    assert limit.allow("sd-quiet", T0) is True
+    assert limit.forget_full(T0 + 1.5) == 1  # the quiet one's bucket is full again: dropped
+    assert limit.allow("sd-flood", T0 + 1.5) is True  # still in debt: 1.5 tokens, not 3
+    assert limit.allow("sd-flood", T0 + 1.5) is False
+    assert [limit.allow("sd-quiet", T0 + 1.5) for _ in range(4)] == [True, True, True, False]
+    assert limit.forget_full(T0 + 3600) == 0  # all silent: nothing held
+
+
 def test_a_clock_stepped_backwards_refills_nothing() -> None:
     limit = DeviceRateLimit(rate_per_s=1.0, burst=2)
     assert [limit.allow("sd-1", T0) for _ in range(3)] == [True, True, False]
