@@ -123,8 +123,14 @@ def _accepts(spec: FieldSpec) -> Callable[[Any], FieldValue | None]:
     if spec.type == "bool":
         return lambda v: v if v is True or v is False else None
     if spec.type == "str":
-        allowed = None if spec.enum is None else frozenset(spec.enum)
-        return lambda v: v if type(v) is str and (allowed is None or v in allowed) else None
+        # Values from a bounded vocabulary — an enum, or a tag such as a patrol's worker_id —
+        # come back as one shared string each, not one per device's latest reading.
+        if spec.enum is not None:
+            canonical = {sys.intern(e): sys.intern(e) for e in spec.enum}
+            return lambda v: canonical.get(v) if type(v) is str else None
+        if spec.tag:
+            return lambda v: sys.intern(v) if type(v) is str else None
+        return lambda v: v if type(v) is str else None
     # Bounds that refuse NaN and ±inf too, as _number does; bool is not int here (type() is).
     lo = -_FLOAT_MAX if spec.min is None else spec.min
     hi = _FLOAT_MAX if spec.max is None else spec.max

@@ -290,3 +290,19 @@ def test_a_nesting_bomb_the_parser_itself_would_choke_on_is_refused_as_too_deep(
     with pytest.raises(DecodeError) as refused:
         build_codec(profile).decode(bomb, T0)
     assert refused.value.problem.reason == "too_deep"
+
+
+def test_enum_and_tag_values_are_shared_strings_not_one_per_reading() -> None:
+    """A district's patrol tags each keep their latest scan: "ok" and the worker's id are held
+    once, not once per tag (each decode makes new strings from the payload)."""
+    codec = build_codec(PROFILES["nfc-patrol-tag"])
+    first, second = (
+        codec.decode(
+            orjson.dumps({"tag": t, "worker_id": "w" + "017", "ts": T0, "result": "o" + "k"}),
+            T0 + 1,
+        )
+        for t in ("04:A2:2B:1C:5F:80", "04:A2:2B:1C:5F:81")
+    )
+    assert first.fields["result"] == "ok" and first.fields["worker_id"] == "w017"
+    assert first.fields["result"] is second.fields["result"]
+    assert first.fields["worker_id"] is second.fields["worker_id"]
