@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry
 
+from gateway import heap as heap_module
 from gateway.heap import HeapSteward, LoopLag
 
 
@@ -135,3 +136,26 @@ def test_a_burst_is_followed_by_a_trim_and_the_steady_state_is_not() -> None:
             assert len(kept) + len(few) == 40_100
     finally:
         gc.unfreeze()
+
+
+def test_glibc_is_told_to_unmap_big_blocks_when_freed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """glibc's default would serve every block under the largest one freed so far (up to
+    32 MiB) from the heap, where freeing it returns nothing while a neighbour lives."""
+    calls: list[tuple[str, int, int]] = []
+
+    class Libc:
+        def mallopt(self, param: int, value: int) -> int:
+            calls.append(("mallopt", param, value))
+            return 1
+
+        def malloc_trim(self, pad: int) -> int:
+            calls.append(("malloc_trim", pad, 0))
+            return 1
+
+    monkeypatch.setattr(heap_module, "_libc", Libc)
+    steward = HeapSteward(CollectorRegistry())
+    assert calls == [("mallopt", -3, 512 * 1024)]  # M_MMAP_THRESHOLD, fixed
+    steward.trim()
+    assert calls[-1] == ("malloc_trim", 0, 0)
+    monkeypatch.setattr(heap_module, "_libc", lambda: None)  # musl, macOS: nothing to tune
+    assert HeapSteward(CollectorRegistry())._trim is None
