@@ -24,6 +24,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from gateway.incidents.views import incident_view
+from gateway.model import as_json
 from gateway.sqlite import open_database
 
 if TYPE_CHECKING:  # gateway.api mounts this module: importing it back at load time would loop
@@ -98,7 +99,7 @@ class AuditLog:
 
 
 def _json(value: Any) -> str | None:
-    return None if value is None else orjson.dumps(value).decode()
+    return None if value is None else orjson.dumps(value, default=as_json).decode()
 
 
 # -- what a request is about, and how to read it before and after ------------------------

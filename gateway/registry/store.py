@@ -20,7 +20,6 @@ from collections.abc import (
     Sequence,
 )
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from pathlib import Path
 
 from gateway.model import Device, FireStation, Grid, GridLevel, GridWorker
@@ -279,7 +278,7 @@ class Registry:
 
     def _derive(self, device: Device) -> Device:
         community, street = community_and_street(device.grid, self._grids)
-        return replace(device, community=community, street=street)
+        return device.replace(community=community, street=street)
 
     def own_id(self, device_id: str) -> str:
         """The registry's own string for a registered device's id (else ``device_id``): state

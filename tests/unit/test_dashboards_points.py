@@ -136,7 +136,7 @@ def test_the_sink_writes_the_incidents_words_as_tags() -> None:
 
 def test_a_device_status_point_carries_the_position_when_the_device_has_one() -> None:
     assert position(DETECTOR) == {"lat": 31.2, "lon": 121.5}
-    assert position(replace(DETECTOR, location=Location())) == {}
+    assert position(DETECTOR.replace(location=Location())) == {}
 
 
 def test_the_gateway_registry_becomes_one_point_per_label_set() -> None:

@@ -112,7 +112,7 @@ def test_values_influxdb_cannot_store_are_skipped_not_sent() -> None:
 def test_a_moved_device_gets_fresh_tags() -> None:
     lp = LineProtocol()
     before = lp.line(smoke(smoke=False), DETECTOR)
-    moved = dataclasses.replace(DETECTOR, grid="G-0999")
+    moved = DETECTOR.replace(grid="G-0999")
     after = lp.line(smoke(smoke=False), moved)
     assert before is not None and "grid=G-0301" in before
     assert after is not None and "grid=G-0999" in after
@@ -122,7 +122,7 @@ def test_a_moved_device_gets_fresh_tags() -> None:
 def test_an_equal_but_new_device_object_is_recomputed_and_gives_the_same_line() -> None:
     lp = LineProtocol()
     first = lp.line(smoke(smoke=True), DETECTOR)
-    assert lp.line(smoke(smoke=True), dataclasses.replace(DETECTOR)) == first
+    assert lp.line(smoke(smoke=True), DETECTOR.replace()) == first
 
 
 def test_status_points_share_the_device_tags_under_their_own_measurement() -> None:
