@@ -80,7 +80,7 @@ class RulesEngine:
         if rules is None:
             return out
         t = reading.ts if reading.ts < now else now
-        states = store.devices.get(device.id)
+        states = store.states_of_device(device.id)
         for rule in rules:
             rule.on_reading(store, reading, device, states, t, out)
         return out

@@ -19,33 +19,32 @@ DEVICE = "device:"
 SOFT_SAVE_S = 30.0  # soft changes (Context.touch) are saved at least this often
 
 
-class OneState(Mapping[str, State]):
-    """A device's states when it has one (the usual case: a detector under one rule) — a
-    mapping of one entry in 48 bytes, where a dict of one costs 200 (13 MiB over 68k devices).
-    Immutable: :class:`Store` swaps it for a dict when a second rule keeps state."""
+class DeviceStates(Mapping[str, State]):
+    """One device's states, by rule id: a view of :attr:`Store.by_rule` (states are kept by
+    rule, then device — one dict entry per state, where a dict per device cost ~200 bytes)."""
 
-    __slots__ = ("rule_id", "state")
+    __slots__ = ("_by_rule", "_device_id")
 
-    def __init__(self, rule_id: str, state: State) -> None:
-        self.rule_id = rule_id
-        self.state = state
+    def __init__(self, by_rule: Mapping[str, Mapping[str, State]], device_id: str) -> None:
+        self._by_rule = by_rule
+        self._device_id = device_id
 
     def get(self, key: str, default: Any = None) -> Any:
-        return self.state if key == self.rule_id else default
+        states = self._by_rule.get(key)
+        return default if states is None else states.get(self._device_id, default)
 
     def __getitem__(self, key: str) -> State:
-        if key == self.rule_id:
-            return self.state
-        raise KeyError(key)
+        found: State | None = self.get(key)
+        if found is None:
+            raise KeyError(key)
+        return found
 
     def __iter__(self) -> Iterator[str]:
-        yield self.rule_id
+        device_id = self._device_id
+        return (rule_id for rule_id, states in self._by_rule.items() if device_id in states)
 
     def __len__(self) -> int:
-        return 1
-
-
-DeviceStates = OneState | dict[str, State]
+        return sum(1 for _ in self)
 
 
 class Taken:
@@ -81,7 +80,8 @@ class Store:
         self.commissioning = commissioning
         # A restored device id as the registry holds it: one string per device, not two.
         self.own_id = own_id
-        self.devices: dict[str, DeviceStates] = {}
+        # rule id → device id → state: one dict entry per device state (see DeviceStates)
+        self.by_rule: dict[str, dict[str, State]] = {}
         self.groups: dict[str, dict[str, State]] = {}
         self.timers: dict[tuple[str, str], float] = {}
         self.dirty_devices: set[str] = set()
@@ -93,37 +93,27 @@ class Store:
     # -- Context ---------------------------------------------------------------------------
 
     def state(self, device_id: str, rule_id: str) -> State | None:
-        states = self.devices.get(device_id)
-        return None if states is None else states.get(rule_id)
+        states = self.by_rule.get(rule_id)
+        return None if states is None else states.get(device_id)
+
+    def states_of_device(self, device_id: str) -> DeviceStates:
+        return DeviceStates(self.by_rule, device_id)
 
     def put(self, device_id: str, rule_id: str, state: State) -> None:
         self._put(device_id, rule_id, state)
         self.dirty_devices.add(device_id)
 
     def _put(self, device_id: str, rule_id: str, state: State) -> None:
-        states = self.devices.get(device_id)
-        if isinstance(states, dict):
-            states[rule_id] = state
-        elif states is None or states.rule_id == rule_id:
-            self.devices[device_id] = OneState(rule_id, state)
-        else:
-            self.devices[device_id] = {states.rule_id: states.state, rule_id: state}
+        states = self.by_rule.get(rule_id)
+        if states is None:
+            states = self.by_rule[rule_id] = {}
+        states[device_id] = state
 
     def drop(self, device_id: str, rule_id: str) -> None:
-        states = self.devices.get(device_id)
-        if states is not None and rule_id in states:
-            self._drop(device_id, states, rule_id)
+        states = self.by_rule.get(rule_id)
+        if states is not None and states.pop(device_id, None) is not None:
             self.dirty_devices.add(device_id)
         self.timers.pop((device_id, rule_id), None)
-
-    def _drop(self, device_id: str, states: DeviceStates, rule_id: str) -> None:
-        if not isinstance(states, dict) or len(states) == 1:
-            del self.devices[device_id]
-            return
-        del states[rule_id]
-        if len(states) == 1:
-            ((left, state),) = states.items()
-            self.devices[device_id] = OneState(left, state)
 
     def touch(self, device_id: str, *, soft: bool = False) -> None:
         (self.soft_devices if soft else self.dirty_devices).add(device_id)
@@ -194,11 +184,11 @@ class Store:
 
     def states_of(self, key: str) -> dict[str, State]:
         if key.startswith(DEVICE):
-            return dict(self.devices.get(key[len(DEVICE) :], {}))
+            return dict(self.states_of_device(key[len(DEVICE) :]))
         return {rule_id: g[key] for rule_id, g in self.groups.items() if key in g}
 
     def all_keys(self) -> list[str]:
-        keys = {DEVICE + d for d in self.devices}
+        keys = {DEVICE + d for states in self.by_rule.values() for d in states}
         for states in self.groups.values():
             keys.update(states)
         return sorted(keys)
@@ -245,9 +235,12 @@ class Store:
                 self.dirty_groups.add(key)
 
     def dump_key(self, key: str) -> dict[str, Any] | None:
-        # A device's states are read in place (states_of copies): saves dump thousands a second.
-        states: Mapping[str, State] | None = (
-            self.devices.get(key[len(DEVICE) :]) if key.startswith(DEVICE) else self.states_of(key)
+        # A device's states are read through a view (states_of copies): saves dump thousands a
+        # second.
+        states: Mapping[str, State] = (
+            self.states_of_device(key[len(DEVICE) :])
+            if key.startswith(DEVICE)
+            else self.states_of(key)
         )
         if not states:
             return None
@@ -283,17 +276,17 @@ class Store:
     def discard_key(self, key: str) -> None:
         if key.startswith(DEVICE):
             device_id = key[len(DEVICE) :]
-            for rule_id in self.devices.pop(device_id, {}):
-                self.timers.pop((device_id, rule_id), None)
+            for rule_id, states in self.by_rule.items():
+                if states.pop(device_id, None) is not None:
+                    self.timers.pop((device_id, rule_id), None)
         else:
             for states in self.groups.values():
                 states.pop(key, None)
 
     def keep_only(self, rule_ids: set[str]) -> None:
         """Drop the state of every rule not in ``rule_ids`` (reload: changed or removed)."""
-        for device_id, states in list(self.devices.items()):
-            for rule_id in [r for r in states if r not in rule_ids]:
-                self._drop(device_id, self.devices[device_id], rule_id)
+        for rule_id in [r for r in self.by_rule if r not in rule_ids]:
+            for device_id in self.by_rule.pop(rule_id):
                 self.timers.pop((device_id, rule_id), None)
                 self.dirty_devices.add(device_id)
         for rule_id in [r for r in self.groups if r not in rule_ids]:

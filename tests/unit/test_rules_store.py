@@ -1,13 +1,12 @@
-"""The rule state store's compact holding of a device's states: one rule, one small record."""
+"""The rule state store keeps states by rule, then device: no dict per device."""
 
 from __future__ import annotations
 
-import sys
 from typing import Any, Self
 
 from gateway.rules.base import State
 from gateway.rules.compile import CompiledRules
-from gateway.rules.store import DEVICE, OneState, Store
+from gateway.rules.store import DEVICE, Store
 
 
 class Count(State):
@@ -40,27 +39,25 @@ def store() -> Store:
     return Store(RULES, commissioning=lambda _: False)
 
 
-def test_one_state_is_held_compactly_and_grows_into_a_dict_and_back() -> None:
+def test_states_are_kept_by_rule_and_read_per_device_through_a_view() -> None:
     s = store()
     s.put("SD-1", "a", Count(1))
-    held = s.devices["SD-1"]
-    assert isinstance(held, OneState) and dict(held) == {"a": held.state}
+    assert s.by_rule == {"a": {"SD-1": s.state("SD-1", "a")}}  # no dict per device
     assert s.state("SD-1", "a").n == 1 and s.state("SD-1", "b") is None  # type: ignore[union-attr]
-    assert sys.getsizeof(held) < sys.getsizeof({"a": held.state}) / 2
-
-    s.put("SD-1", "a", Count(2))  # the same rule again: still one entry
-    assert isinstance(s.devices["SD-1"], OneState) and s.state("SD-1", "a").n == 2  # type: ignore[union-attr]
-    s.put("SD-1", "b", Count(3))  # a second rule keeps state: a dict of both
-    assert isinstance(s.devices["SD-1"], dict) and set(s.devices["SD-1"]) == {"a", "b"}
+    s.put("SD-1", "b", Count(3))
+    view = s.states_of_device("SD-1")
+    assert dict(view) == {"a": s.state("SD-1", "a"), "b": s.state("SD-1", "b")}
+    assert view.get("a") is s.state("SD-1", "a") and view.get("c") is None and len(view) == 2
+    assert dict(s.states_of_device("SD-2")) == {}
 
     s.set_timer("SD-1", "a", 100.0)
-    s.drop("SD-1", "a")  # back to one
-    assert isinstance(s.devices["SD-1"], OneState) and list(s.devices["SD-1"]) == ["b"]
-    assert ("SD-1", "a") not in s.timers
-    s.drop("SD-1", "a")  # absent: nothing changes
-    assert list(s.devices["SD-1"]) == ["b"]
+    s.drop("SD-1", "a")
+    assert list(s.states_of_device("SD-1")) == ["b"] and ("SD-1", "a") not in s.timers
+    s.dirty_devices.clear()
+    s.drop("SD-1", "a")  # absent: nothing changes, nothing to save
+    assert s.dirty_devices == set()
     s.drop("SD-1", "b")
-    assert "SD-1" not in s.devices
+    assert dict(s.states_of_device("SD-1")) == {} and s.all_keys() == []
 
 
 def test_compact_states_save_load_and_survive_a_reload() -> None:
@@ -77,10 +74,10 @@ def test_compact_states_save_load_and_survive_a_reload() -> None:
     fresh = store()
     for key, data in dumped.items():
         assert data is not None and fresh.load_key(key, data) == []
-    assert isinstance(fresh.devices["SD-1"], OneState)
+    assert fresh.state("SD-1", "a").n == 1  # type: ignore[union-attr]
     assert {k: fresh.dump_key(k) for k in fresh.all_keys()} == dumped
 
     fresh.keep_only({"b"})  # rule a removed by a reload
-    assert "SD-1" not in fresh.devices
-    assert isinstance(fresh.devices["SD-2"], OneState) and list(fresh.devices["SD-2"]) == ["b"]
+    assert dict(fresh.states_of_device("SD-1")) == {}
+    assert list(fresh.states_of_device("SD-2")) == ["b"]
     assert fresh.dirty_devices == {"SD-1", "SD-2"}
