@@ -88,10 +88,15 @@ def sections(r: dict[str, Any]) -> list[str]:
     rows = [
         ["firegrid RSS, empty (no devices)", f"{m['rss_empty_mib']} MiB"],
         [
-            f"firegrid RSS, {m['devices']} devices after their first message",
+            f"firegrid RSS, {m['devices']} devices after their first message (settled)",
             f"{m['rss_mib']} MiB = {m['rss_per_device_kib']} KiB/device "
             f"({m['marginal_per_device_kib']} KiB/device over empty)",
         ],
+        *(
+            [["… 1 s after the last first message", f"{m['rss_burst_mib']} MiB"]]
+            if "rss_burst_mib" in m
+            else []
+        ),
         [
             f"firegrid CPU while idle with {m['devices']} devices (periodic jobs)",
             f"{m['idle_cpu_cores']} cores",

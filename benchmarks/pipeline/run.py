@@ -59,6 +59,7 @@ COUNT_FIELD = {
 }
 FIREGRID_DB = "firegrid_bench"
 IDLE_S = 6.0
+SETTLE_WAIT_S = 11.0  # > gateway.heap.SETTLE_S after the warm-up, + the 1 s above
 NODE_RED_DB = "nodered_bench"
 
 
@@ -379,6 +380,10 @@ class Run:
         )
         r.counts.append(count_back(influx, FIREGRID_DB, traffic.ts0, warm, "warm-up", "firegrid"))
         time.sleep(1.0)
+        r.memory["rss_burst_mib"] = round(gw.meter.rss_bytes() / 2**20, 1)
+        # What the fleet holds once the gateway has settled after the burst: its heap steward
+        # freezes the survivors and hands free memory back every SETTLE_S (gateway.heap).
+        time.sleep(SETTLE_WAIT_S)
         rss = gw.meter.rss_bytes()
         r.memory |= {
             "devices": plan.devices,
