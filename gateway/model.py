@@ -30,21 +30,24 @@ class Location:
     lon: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Reading:
     """One decoded, validated message from one device.
 
     Produced once by the profile's codec; everything downstream consumes it and never
     re-parses the raw payload. ``fields`` are flat scalars: a multi-channel value such as
     cable temperatures arrives as ``cable_temp_c_1`` … ``cable_temp_c_4``.
+
+    Immutable by ``Final`` (mypy refuses an assignment) rather than ``frozen=True``, whose
+    ``__init__`` costs four times as much: one of these is made for every message.
     """
 
-    device_id: str
-    profile: str
-    measurement: str
-    ts: float
-    fields: Mapping[str, FieldValue]
-    seq: int | None = None
+    device_id: Final[str]
+    profile: Final[str]
+    measurement: Final[str]
+    ts: Final[float]
+    fields: Final[Mapping[str, FieldValue]]
+    seq: Final[int | None] = None
 
 
 class DeviceStatus(StrEnum):

@@ -158,9 +158,9 @@ class Pipeline:
     def status_change(self, device: Device, online: bool, at: float) -> None:
         """Write a ``device_status`` point (online 1/0) when a device comes or goes."""
         fields: dict[str, FieldValue] = {"online": online}
-        if device.location.lat is not None and device.location.lon is not None:
+        if device.lat is not None and device.lon is not None:
             # Where the device is, for the officers' map of devices coloured by state.
-            fields["lat"], fields["lon"] = device.location.lat, device.location.lon
+            fields["lat"], fields["lon"] = device.lat, device.lon
         point = Reading(device.id, device.profile, STATUS_MEASUREMENT, at, fields)
         for sink in self._sinks:
             sink.write(point, device)

@@ -55,7 +55,7 @@ def sink_field_roles(
 
 def position(device: Device) -> dict[str, FieldValue]:
     """``lat``/``lon`` of a device for its ``device_status`` points (the overview's map)."""
-    return _coordinates(device.location.lat, device.location.lon)
+    return _coordinates(device.lat, device.lon)
 
 
 def incident_point(transition: Transition, device: Device | None) -> tuple[Reading, Device] | None:

@@ -136,7 +136,7 @@ def _raise_severity(unit: Unit, incident: Incident, alarm: Alarm) -> None:
 
 def _absorber_for(unit: Unit, alarm: Alarm) -> Incident | None:
     device = unit.ctx.topology.by_id(alarm.device_id)
-    place = None if device is None else (device.grid, device.location.building)
+    place = None if device is None else (device.grid, device.building)
     for host in unit.absorbers():
         if host.test or alarm.rule_id not in host.supersedes:
             continue

@@ -59,7 +59,7 @@ class CorrelationRule:
         extra: list[Outcome],
     ) -> Alarm | None:
         """An alarm of a rule this one watches; returns it, annotated when corroborated."""
-        building = device.location.building
+        building = device.building
         if not building:
             return alarm
         key = f"building:{device.grid}/{building}"
@@ -128,7 +128,7 @@ class CorrelationRule:
             "first_at": st.starts.get(st.members[0], st.confirmed_at),
             "within_s": self.spec.within_s,
             "grid": device.grid,
-            "building": device.location.building,
+            "building": device.building,
         }
         if boosts:
             detail["corroborated_by"] = boosts

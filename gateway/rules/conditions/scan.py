@@ -51,7 +51,7 @@ class ScanDistanceRule(DeviceRule):
         out: list[Outcome],
     ) -> None:
         scan = _position(reading.fields)
-        tag_lat, tag_lon = device.location.lat, device.location.lon
+        tag_lat, tag_lon = device.lat, device.lon
         if scan is None or tag_lat is None or tag_lon is None:
             return
         distance = haversine_m(scan[0], scan[1], tag_lat, tag_lon)
@@ -106,8 +106,8 @@ class TravelRule(DeviceRule):
     ) -> None:
         worker = reading.fields.get("worker_id")
         here = _position(reading.fields)
-        if here is None and device.location.lat is not None and device.location.lon is not None:
-            here = device.location.lat, device.location.lon
+        if here is None and device.lat is not None and device.lon is not None:
+            here = device.lat, device.lon
         if not isinstance(worker, str) or not worker or here is None:
             return
         group, key = ctx.group(self.meta.id), "worker:" + worker
