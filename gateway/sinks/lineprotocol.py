@@ -6,8 +6,8 @@ One reading becomes one line::
 
 Tags are sorted by key (what InfluxDB stores anyway, so it does no re-sorting) and empty
 values are left out (line protocol has no empty tag). The tags a grid's devices share are
-built once per grid, profile and measurement; a reading costs one lookup of those, the
-device's own tag, and its fields.
+built once per grid and profile (whatever the measurement); a reading costs one lookup of
+those, the device's own tag, and its fields.
 Timestamps are microseconds: every write says ``precision=u`` (v1) / ``us`` (v2).
 """
 
@@ -58,23 +58,21 @@ class _Group(NamedTuple):
     profile (and its community and street, which follow from the grid).
     """
 
-    head: str  # the escaped measurement and the tags sorting before "device"
+    head: str  # the tags sorting before "device" (the measurement goes before them)
     tail: str  # the tags sorting after it
     last: str  # the key of the last tag of a line with no extra tags
 
     @staticmethod
-    def pairs(
-        measurement: str, profile: str, grid: str, community: str, street: str
-    ) -> list[tuple[str, str]]:
-        """The group's tags, escaped and sorted (not kept: 15k groups in a district of 1k
-        grids, and only a reading with an extra tag sorting among them needs them)."""
+    def pairs(profile: str, grid: str, community: str, street: str) -> list[tuple[str, str]]:
+        """The group's tags, escaped and sorted (not kept: only a reading with an extra tag
+        sorting among them needs them)."""
         tags = {"community": community, "grid": grid, "profile": profile, "street": street}
         return [(k, escape_key(v)) for k, v in sorted(tags.items()) if v]
 
     @classmethod
-    def of(cls, measurement: str, profile: str, grid: str, community: str, street: str) -> _Group:
-        pairs = cls.pairs(measurement, profile, grid, community, street)
-        head = escape_measurement(measurement) + _tags(p for p in pairs if p[0] < "device")
+    def of(cls, profile: str, grid: str, community: str, street: str) -> _Group:
+        pairs = cls.pairs(profile, grid, community, street)
+        head = _tags(p for p in pairs if p[0] < "device")
         tail = _tags(p for p in pairs if p[0] > "device")
         return cls(head, tail, max(pairs[-1][0] if pairs else "", "device"))
 
@@ -97,7 +95,10 @@ class LineProtocol:
     ) -> None:
         self._tag_fields = frozenset(tag_fields)
         self._string_fields = frozenset(string_fields)
-        self._groups: dict[tuple[str, str, str, str, str], _Group] = {}
+        # Per grid and profile, whatever the measurement (a reading's, or device_status): 7.5k
+        # in a district of 1k grids.
+        self._groups: dict[tuple[str, str, str, str], _Group] = {}
+        self._measurements: dict[str, str] = {}  # measurement → escaped
         self._keys: dict[str, str] = {}  # field name → its escaped key and "="
 
     def line(self, reading: Reading, device: Device) -> str | None:
@@ -134,18 +135,23 @@ class LineProtocol:
 
     def _prefix(self, reading: Reading, device: Device, extra: list[tuple[str, str]] | None) -> str:
         """The measurement and the tags: the device's group's, its own, and ``extra``."""
-        key = (reading.measurement, reading.profile, device.grid, device.community, device.street)
+        key = (reading.profile, device.grid, device.community, device.street)
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group.of(*key)
+        measurement = self._measurements.get(reading.measurement)
+        if measurement is None:
+            measurement = self._measurements[reading.measurement] = escape_measurement(
+                reading.measurement
+            )
         device_tag = escape_key(device.id)
         if extra is None:
-            return f"{group.head},device={device_tag}{group.tail}"
+            return f"{measurement}{group.head},device={device_tag}{group.tail}"
         extra.sort()
         if extra[0][0] > group.last:  # the usual case: a worker_id goes after every other tag
-            return f"{group.head},device={device_tag}{group.tail}{_tags(extra)}"
+            return f"{measurement}{group.head},device={device_tag}{group.tail}{_tags(extra)}"
         pairs = sorted([*_Group.pairs(*key), ("device", device_tag), *extra])
-        return escape_measurement(reading.measurement) + _tags(pairs)
+        return measurement + _tags(pairs)
 
 
 def _field_value(value: FieldValue) -> str | None:
