@@ -1,7 +1,8 @@
 """The engine's state, and the :class:`~gateway.rules.base.Context` the rules act through.
 
-Per-device states by device id, cross-device states by rule id then group key, hold/window
-timers by (device id, rule id), and the keys changed since the last save. Nothing here reads a
+Per-device states by rule id then device id (read per device through :class:`DeviceStates`),
+cross-device states by rule id then group key, hold/window timers by (device id, rule id), and
+the keys changed since the last save. Nothing here reads a
 clock or does I/O; :mod:`gateway.rules.engine` drives it.
 """
 
