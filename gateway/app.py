@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import sys
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator, Sequence
@@ -62,7 +61,6 @@ RULES_TICK_S = 2.0
 DEVICE_PASS_SHARE = 0.02  # the rules' pass over every device: at most this share of a core
 INCIDENT_TICK_S = 0.5
 ENGINE_SAVE_S = 2.0
-GIL_SWITCH_S = 0.0005  # see _gil_handover: SQLite threads get the GIL back within 0.5 ms
 RULES_POLL_S = 2.0
 PURGE_EVERY_S = 3600.0
 OUTBOX_KEEP_S = 7 * 24 * 3600.0  # delivered messages kept a week for inspection
@@ -132,7 +130,6 @@ class Gateway:
         s = self.settings
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.heap = self._stack.enter_context(HeapSteward(self.metrics.registry))
-        self._stack.enter_context(_gil_handover(GIL_SWITCH_S))
         self.profiles = load_profiles(s.profiles_dir)
         self.registry = await Registry.open(s.data_dir / "registry.sqlite", self.profiles)
         self._stack.push_async_callback(self.registry.close)
@@ -476,20 +473,6 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self._stack.aclose()
-
-
-@contextlib.contextmanager
-def _gil_handover(interval_s: float) -> Iterator[None]:
-    """An alarm's incident commit and its outbox run on SQLite's threads (aiosqlite), and each
-    statement there takes the GIL back from the event loop's thread — which, busy with
-    telemetry, gives it up only when the switch interval passes (5 ms by default): a commit
-    of a few statements waited 10-50 ms. A shorter interval hands it over sooner."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(interval_s)
-    try:
-        yield
-    finally:
-        sys.setswitchinterval(before)
 
 
 async def run_until_signalled(settings: Settings) -> None:
