@@ -6,9 +6,8 @@ write API; its asyncio API sends one request per call and neither batches nor re
 batches in order, retrying with exponential backoff and jitter (honouring ``Retry-After`` on
 429/503). The v2 request goes through influxdb-client's async write API (the supported v2 client;
 InfluxDB 2.x/3.x, 1.8+, VictoriaMetrics); the v1 request (InfluxDB 1.x, ``db``/``rp``, basic
-auth) is a plain httpx POST, which influxdb-client does not offer (httpx, not aiohttp: the bridge
-uses it already, and it costs a gateway writing to InfluxDB 1.x ~4 MiB of memory where aiohttp
-cost ~9; one request a second or so, so its speed does not matter).
+auth) is a plain aiohttp POST, which influxdb-client does not offer. aiohttp (~8 MiB of memory)
+is imported when a transport opens: a gateway writing to SQLite only never loads it.
 
 When the database refuses data (400, 413, 422: a field type conflict, a point too large)
 retrying cannot help: the batch is dropped, counted with its reason in
@@ -46,7 +45,7 @@ from gateway.sinks.lineprotocol import LineProtocol
 from gateway.sinks.spool import Spool
 
 if TYPE_CHECKING:
-    import httpx
+    import aiohttp
 
 log = logging.getLogger(__name__)
 
@@ -120,16 +119,13 @@ class _V1Transport:
             login = f"{config.user}:{config.password or ''}".encode()
             self._headers["Authorization"] = "Basic " + base64.b64encode(login).decode()
         self._timeout_s = config.request_timeout_s
-        self._client: httpx.AsyncClient | None = None
+        self._session: aiohttp.ClientSession | None = None
 
     async def open(self) -> None:
-        import httpx  # only where InfluxDB 1.x is written to (with rich, which it loads: ~4 MiB)
+        import aiohttp
 
-        # trust_env=False: an HTTP(S)_PROXY meant for the internet must not catch the writes
-        # to a database on the site's own network.
-        self._client = httpx.AsyncClient(
-            headers=self._headers, timeout=httpx.Timeout(self._timeout_s), trust_env=False
-        )
+        self._timeout = aiohttp.ClientTimeout(total=self._timeout_s)
+        self._session = aiohttp.ClientSession(headers=self._headers, timeout=self._timeout)
         await self._create_database()
 
     async def _create_database(self) -> None:
@@ -138,33 +134,33 @@ class _V1Transport:
         A user without admin rights cannot: that is fine when the database exists, and when
         it does not the writes fail with 404 and the sink reports itself degraded.
         """
-        import httpx
+        import aiohttp
 
-        assert self._client is not None
+        assert self._session is not None
         query = f'CREATE DATABASE "{self._params["db"]}"'
         try:
-            resp = await self._client.post(self._query_url, params={"q": query})
-            if resp.status_code >= 300:
-                log.info("could not create InfluxDB database: HTTP %s", resp.status_code)
-        except (httpx.HTTPError, OSError) as exc:
+            async with self._session.post(self._query_url, params={"q": query}) as resp:
+                if resp.status >= 300:
+                    log.info("could not create InfluxDB database: HTTP %s", resp.status)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             log.info("could not create InfluxDB database yet: %s", _describe(exc))
 
     async def send(self, body: bytes) -> None:
-        import httpx
+        import aiohttp
 
-        assert self._client is not None, "send() before open()"
+        assert self._session is not None, "send() before open()"
         try:
-            resp = await self._client.post(self._url, params=self._params, content=body)
-        except (httpx.HTTPError, OSError) as exc:
+            async with self._session.post(self._url, params=self._params, data=body) as resp:
+                if resp.status < 300:
+                    return
+                text = await resp.text(errors="replace")
+                raise WriteError(resp.status, text, parse_retry_after(resp.headers))
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             raise WriteError(None, _describe(exc)) from exc
-        if resp.status_code < 300:
-            return
-        text = resp.content.decode(errors="replace")
-        raise WriteError(resp.status_code, text, parse_retry_after(resp.headers))
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
 
 
 class _V2Transport:

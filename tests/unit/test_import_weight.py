@@ -16,7 +16,7 @@ from pathlib import Path
 # httpx (which loads rich and pygments) for the platform connector and the people channels,
 # apprise for the people channels; amqtt, gmqtt and the Grafana SDK for `firegrid demo`,
 # `simulate` and `dashboards`; numpy and shapely never (the grid map is plain Python), nor
-# websockets (no route speaks WebSocket).
+# websockets (no route speaks WebSocket); aiohttp only with an InfluxDB to write to.
 LAZY = (
     "apprise",
     "httpx",
@@ -28,6 +28,7 @@ LAZY = (
     "numpy",
     "shapely",
     "websockets",
+    "aiohttp",
 )
 
 REPORT = f"print(json.dumps(sorted(m for m in {LAZY!r} if m in sys.modules)))"
