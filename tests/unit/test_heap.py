@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from gateway import heap as heap_module
 from gateway.heap import HeapSteward, LoopLag
+from tests.fixtures.memory import rss_mib
 
 
 class Node:
@@ -101,14 +102,6 @@ async def test_a_gateway_that_fails_to_start_leaves_the_collector_running(
     assert gc.isenabled()
 
 
-def _rss_mib() -> float:
-    with Path("/proc/self/status").open() as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 def test_a_burst_is_followed_by_a_trim_and_the_steady_state_is_not() -> None:
     registry = CollectorRegistry()
     try:
@@ -129,10 +122,10 @@ def test_a_burst_is_followed_by_a_trim_and_the_steady_state_is_not() -> None:
                 scratch.append(bytes(2048))
                 kept.append(Node())
             del scratch
-            before = _rss_mib()
+            before = rss_mib()
             heap.settle()
             assert _count(registry, "firegrid_malloc_trim_seconds") == trims + 1
-            assert before - _rss_mib() > 40  # ~80 MiB of buffers were handed back
+            assert before - rss_mib() > 40  # ~80 MiB of buffers were handed back
             assert len(kept) + len(few) == 40_100
     finally:
         gc.unfreeze()

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 
 from gateway.model import DeviceStatus
 from gateway.tracker import DeviceState, DeviceTracker
+from tests.fixtures.memory import rss_mib
 
 T0 = 1767225600.0
 
@@ -51,20 +51,12 @@ def test_devices_reporting_the_same_fields_share_one_names_tuple() -> None:
     assert a._names is b._names
 
 
-def _rss_mib() -> float:
-    with Path("/proc/self/status").open() as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
-
-
 def test_twenty_thousand_devices_latest_values_cost_megabytes_not_a_buffer_each() -> None:
     """orjson's bytes are each a 4 KiB buffer shrunk in place, which the C allocator cannot
     reuse: kept per device they would cost ~80 MiB here (measured), the text ~2."""
-    before = _rss_mib()
+    before = rss_mib()
     states = [
         DeviceState(latest={"smoke": False, "battery_pct": 87 + i % 9}) for i in range(20_000)
     ]
-    assert _rss_mib() - before < 20
+    assert rss_mib() - before < 20
     assert len(states) == 20_000
