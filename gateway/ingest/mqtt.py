@@ -324,6 +324,8 @@ class MqttIngest:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         connection = self._connection
+        if connection is not None:
+            connection.flush_acks()  # what was handled is acknowledged: not redelivered
         if connection is not None and connection.write(p.DISCONNECT_PACKET):
             assert connection.transport is not None
             connection.transport.close()

@@ -99,6 +99,9 @@ def ack(kind: int, packet_id: int) -> bytes:
     return bytes([kind | (0x02 if kind == PUBREL else 0), 2]) + packet_id.to_bytes(2, "big")
 
 
+PUBACK_SIZE = 4  # bytes of a PUBACK (and of a PUBREC)
+
+
 def puback(packet_id: int) -> bytes:
     return b"\x40\x02" + packet_id.to_bytes(2, "big")
 

@@ -4,10 +4,18 @@ holds, in one write, and an alarm's incident work starting before the telemetry 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+import time
+from collections.abc import Awaitable, Callable
 
 from gateway.ingest import packets as p
-from gateway.ingest.connection import TURN_BUDGET, YIELD_BUDGET, MqttConnection
+from gateway.ingest.connection import (
+    ACK_BATCH,
+    ACK_DELAY_S,
+    DEFER_ACKS_AFTER,
+    TURN_BUDGET,
+    YIELD_BUDGET,
+    MqttConnection,
+)
 
 
 class FakeTransport(asyncio.Transport):
@@ -50,6 +58,13 @@ class Session:
 def acked(transport: FakeTransport) -> list[int]:
     stream = b"".join(transport.writes)
     return [p.packet_id(body) for first, body in p.PacketReader().feed(stream) if first == 0x40]
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5.0
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.001)
 
 
 def telemetry(n: int, first_id: int = 1) -> bytes:
@@ -139,7 +154,7 @@ async def test_telemetry_makes_way_while_an_alarm_is_in_flight() -> None:
     assert len(seen) == YIELD_BUDGET * 2 + TURN_BUDGET
     await asyncio.sleep(0)
     assert len(seen) == TURN_BUDGET * 2 and not transport.paused
-    assert len(acked(transport)) == TURN_BUDGET * 2  # nothing lost on the way
+    await until(lambda: len(acked(transport)) == TURN_BUDGET * 2)  # nothing lost on the way
 
 
 async def test_a_redelivered_copy_of_an_alarm_in_progress_is_not_handled_twice() -> None:
@@ -167,3 +182,35 @@ async def test_a_failing_handler_is_logged_and_acknowledged_and_ingest_goes_on()
     connection, transport = connect(handler)
     connection.data_received(telemetry(3))
     assert acked(transport) == [1, 2, 3]
+
+
+async def test_pubacks_wait_a_moment_only_once_the_broker_shows_it_does_not_wait_for_them() -> None:
+    """A broker holding back for PUBACKs (Mosquitto lets 20 go unacknowledged by default)
+    never sends a turn's worth over DEFER_ACKS_AFTER: each read is acknowledged at once. One
+    that does send more is acknowledged in batches: ACK_BATCH at once, the rest ACK_DELAY_S on."""
+    connection, transport = connect(lambda topic, payload, at: None)
+    for i in range(3):
+        connection.data_received(telemetry(20, first_id=1 + 20 * i))
+        assert len(acked(transport)) == 20 * (i + 1)  # written with the read
+
+    writes = len(transport.writes)
+    connection.data_received(telemetry(DEFER_ACKS_AFTER + 1, first_id=61))  # not waiting: defer
+    connection.data_received(telemetry(10, first_id=200))
+    assert len(transport.writes) == writes  # held…
+    started = time.monotonic()
+    await until(lambda: len(transport.writes) == writes + 1)  # … a moment, then in one write
+    assert time.monotonic() - started >= ACK_DELAY_S * 0.5
+    assert acked(transport)[60:] == [*range(61, 61 + DEFER_ACKS_AFTER + 1), *range(200, 210)]
+
+    connection.data_received(telemetry(ACK_BATCH, first_id=300))  # a batch's worth: at once
+    assert acked(transport)[-ACK_BATCH:] == list(range(300, 300 + ACK_BATCH))
+
+
+async def test_pubacks_held_are_written_when_the_connection_closes() -> None:
+    connection, transport = connect(lambda topic, payload, at: None)
+    connection.data_received(telemetry(DEFER_ACKS_AFTER + 1))
+    connection.data_received(telemetry(5, first_id=100))
+    assert acked(transport) == []  # held
+    transport.abort = lambda: None  # type: ignore[method-assign]
+    connection.close()
+    assert acked(transport) == [*range(1, DEFER_ACKS_AFTER + 2), *range(100, 105)]
