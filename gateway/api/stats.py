@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 from fastapi import APIRouter, Query
 from fastapi.exceptions import RequestValidationError
@@ -57,7 +57,10 @@ async def stats(
 ) -> StatsView:
     """Incidents opened in ``[since, until)``, test incidents left out."""
     end = until or datetime.fromtimestamp(time.time(), UTC)
-    start = since or end - DEFAULT_WINDOW
+    try:
+        start = since or end - DEFAULT_WINDOW
+    except OverflowError:  # until in January of year 1: the default window starts before it
+        _invalid("until", f"the {DEFAULT_WINDOW.days} days before until start before year 1")
     _check_window(start, end)
     incidents = await _load(service(ctx), start.timestamp(), end.timestamp(), caller.grids)
     result = compute_stats(incidents, start.timestamp(), end.timestamp())
@@ -80,8 +83,13 @@ def _check_window(start: datetime, end: datetime) -> None:
     elif end - start > MAX_WINDOW:
         problem = f"the window may span at most {MAX_WINDOW.days} days"
     if problem:
-        error = {"type": "value_error", "loc": ("query", "since"), "msg": problem, "input": None}
-        raise RequestValidationError([error])
+        _invalid("since", problem)
+
+
+def _invalid(parameter: str, problem: str) -> NoReturn:
+    """A 422 naming the query parameter, as FastAPI's own validation errors do."""
+    error = {"type": "value_error", "loc": ("query", parameter), "msg": problem, "input": None}
+    raise RequestValidationError([error])
 
 
 async def _load(

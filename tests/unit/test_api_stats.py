@@ -102,6 +102,15 @@ async def test_a_bad_window_is_422(inc: Incidents, params: dict[str, str], says:
     assert [(e["loc"], e["msg"]) for e in response.json()["detail"]] == [(["query", "since"], says)]
 
 
+async def test_an_until_whose_default_window_starts_before_year_1_is_422(inc: Incidents) -> None:
+    """Found by schemathesis: until=0001-01-01T00:00:00Z made the default window overflow (a 500)."""
+    response = await inc.api.admin.get("/stats", params={"until": "0001-01-01T00:00:00Z"})
+    assert response.status_code == 422
+    assert [(e["loc"], e["msg"]) for e in response.json()["detail"]] == [
+        (["query", "until"], "the 30 days before until start before year 1")
+    ]
+
+
 async def test_a_time_without_a_zone_is_422(inc: Incidents) -> None:
     response = await inc.api.admin.get("/stats", params={"since": "2025-11-23T00:00:00"})
     assert response.status_code == 422
