@@ -219,7 +219,3 @@ class RulesEngine:
     def mark_clean(self, keys: Iterable[str]) -> None:
         """The caller saved these keys."""
         self._store.mark_clean(list(keys))
-
-    def mark_dirty(self, keys: Iterable[str]) -> None:
-        """The caller failed to save these keys: they belong to the next save."""
-        self._store.mark_dirty(list(keys))

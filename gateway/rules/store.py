@@ -228,13 +228,6 @@ class Store:
                 self.dirty_groups.discard(key)
                 self.soft_groups.discard(key)
 
-    def mark_dirty(self, keys: list[str]) -> None:
-        for key in keys:
-            if key.startswith(DEVICE):
-                self.dirty_devices.add(key[len(DEVICE) :])
-            else:
-                self.dirty_groups.add(key)
-
     def dump_key(self, key: str) -> dict[str, Any] | None:
         # A device's states are read through a view (states_of copies): saves dump thousands a
         # second.
