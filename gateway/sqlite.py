@@ -1,4 +1,5 @@
-"""Opening the gateway's SQLite files: WAL, a schema version, refusal of a newer file.
+"""Opening the gateway's SQLite files: WAL, a schema version, upgrades of an older file,
+refusal of a newer one.
 
 Each store (registry, incidents and outbox, tokens, engine state) keeps its own file so it can
 move to PostgreSQL, or to its own partition, on its own.
@@ -7,7 +8,7 @@ move to PostgreSQL, or to its own partition, on its own.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TypeVar
 
@@ -21,9 +22,18 @@ class SchemaError(RuntimeError):
 
 
 async def open_database(
-    path: Path, schema: str, version: int, *, foreign_keys: bool = False
+    path: Path,
+    schema: str,
+    version: int,
+    *,
+    foreign_keys: bool = False,
+    upgrades: Mapping[int, str] | None = None,
 ) -> aiosqlite.Connection:
-    """Connect, set WAL, and create ``schema`` at ``version`` in a new file."""
+    """Connect, set WAL, and create ``schema`` at ``version`` in a new file.
+
+    A file at an older version is brought to ``version`` by ``upgrades``: the script keyed
+    ``n`` takes a file from version ``n`` to ``n + 1``. All of them run in one transaction
+    with the new version number, so a failed upgrade leaves the file as it was."""
     path.parent.mkdir(parents=True, exist_ok=True)
     db = await aiosqlite.connect(path)
     try:
@@ -40,10 +50,31 @@ async def open_database(
         if found == 0:
             await db.executescript(schema + f"PRAGMA user_version = {version};")
             await db.commit()
+        elif found < version:
+            await _upgrade(db, path, found, version, upgrades or {})
     except BaseException:
         await db.close()
         raise
     return db
+
+
+async def _upgrade(
+    db: aiosqlite.Connection, path: Path, found: int, version: int, upgrades: Mapping[int, str]
+) -> None:
+    missing = [n for n in range(found, version) if n not in upgrades]
+    if missing:
+        raise SchemaError(
+            f"{path}: no upgrade from schema version {missing[0]} to {missing[0] + 1}"
+        )
+    steps = "".join(upgrades[n] for n in range(found, version))
+    # executescript commits what is open first; BEGIN ... COMMIT makes the steps one change.
+    try:
+        await db.executescript(f"BEGIN; {steps} PRAGMA user_version = {version}; COMMIT;")
+    except sqlite3.Error as exc:
+        await db.rollback()
+        raise SchemaError(
+            f"{path}: upgrading schema version {found} to {version} failed: {exc}"
+        ) from exc
 
 
 async def in_one_hop(db: aiosqlite.Connection, work: Callable[[sqlite3.Connection], T]) -> T:

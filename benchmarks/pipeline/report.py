@@ -44,6 +44,14 @@ def sections(r: dict[str, Any]) -> list[str]:
     ratio = r["throughput"].get("node_red_over_firegrid_cpu")
     if ratio is not None:
         out += ["", f"CPU per message, Node-RED ÷ firegrid: **{ratio}×**"]
+    split = r["throughput"]["firegrid"].get("cpu_us_per_msg_split")
+    if split is not None:
+        out += [
+            "",
+            "firegrid CPU µs per message by thread: event loop "
+            f"{split['main_user']} user + {split['main_system']} system, "
+            f"other threads (SQLite saves, executor) {split['threads']}",
+        ]
     over_idle = r["throughput"]["firegrid"].get("cpu_us_per_msg_over_idle")
     if over_idle is not None:
         out += [

@@ -157,7 +157,7 @@ def publish_and_measure(
     their own they would end the window early."""
     before = points_taken(influx, db)
     publisher = Publisher(broker_port, batch_file)
-    cpu0, machine0 = meter.cpu_s(), machine_busy_s()
+    cpu0, machine0, split0 = meter.cpu_s(), machine_busy_s(), meter.split_s()
     publisher.go()
 
     def written() -> bool:
@@ -171,10 +171,11 @@ def publish_and_measure(
     wait_until(written, timeout, f"{len(batch)} points written to {db}", interval=0.1)
     wait_until(counted, timeout, f"{len(batch)} points counted in {db}", interval=0.2)
     end = time.time()
-    cpu1, machine1 = meter.cpu_s(), machine_busy_s()
+    cpu1, machine1, split1 = meter.cpu_s(), machine_busy_s(), meter.split_s()
     sent = publisher.result()
     window = end - sent["start"]
     n = sent["sent"]
+    split = {k: round((split1[k] - split0[k]) / n * 1e6, 2) for k in split0}
     return {
         "messages": n,
         "window_s": round(window, 3),
@@ -182,6 +183,8 @@ def publish_and_measure(
         "msgs_per_s": round(n / window, 1),
         "cpu_s": round(cpu1 - cpu0, 3),
         "cpu_us_per_msg": round((cpu1 - cpu0) / n * 1e6, 2),
+        # The same µs per message by thread and mode (the main thread runs the event loop).
+        "cpu_us_per_msg_split": split,
         "cpu_cores_busy": round((cpu1 - cpu0) / window, 2),
         # Every process on the machine (broker, InfluxDB, publisher, anything else running).
         "machine_cores_busy": round((machine1 - machine0) / window, 2),

@@ -21,12 +21,26 @@ from gateway.registry.grids import GridRecord
 from gateway.sqlite import open_database
 from gateway.tracker import DeviceState
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # Rows per fetch when loading devices and their states: all 100k at once would hold every row
 # (and every string in it) at the same time, a peak the process keeps as RSS after start-up.
 # Each fetch is a hop to aiosqlite's thread, so not much smaller either.
 LOAD_CHUNK = 5000
+
+
+def _device_states(table: str) -> str:
+    """A device's liveness and latest values, one row per device heard, kept by device id."""
+    return f"""
+CREATE TABLE {table} (
+    device_id TEXT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
+    last_seen REAL,
+    online INTEGER NOT NULL,
+    latest TEXT NOT NULL,
+    latest_ts REAL
+) WITHOUT ROWID;
+"""
+
 
 _SCHEMA = """
 CREATE TABLE grids (
@@ -59,14 +73,20 @@ CREATE TABLE devices (
     commissioning_until REAL
 );
 CREATE INDEX devices_by_grid ON devices (grid);
-CREATE TABLE device_states (
-    device_id TEXT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
-    last_seen REAL,
-    online INTEGER NOT NULL,
-    latest TEXT NOT NULL,
-    latest_ts REAL
-);
-"""
+""" + _device_states("device_states")
+
+# Version 1 kept device_states with a rowid beside its key: two B-trees to find and write for
+# every saved device, in the order the rows were first written. Without it a save's upserts,
+# made in key order, walk one B-tree front to back (1.4 against 4.4 µs a row, 100k rows).
+_UPGRADES = {
+    1: _device_states("device_states_v2")
+    + """
+INSERT INTO device_states_v2 SELECT device_id, last_seen, online, latest, latest_ts
+    FROM device_states;
+DROP TABLE device_states;
+ALTER TABLE device_states_v2 RENAME TO device_states;
+""",
+}
 
 _UPSERT_GRID = """
 INSERT INTO grids (code, name, level, parent, worker_id, leader_id, geometry)
@@ -102,7 +122,11 @@ class SqliteStore:
 
     @classmethod
     async def open(cls, path: Path) -> SqliteStore:
-        return cls(await open_database(path, _SCHEMA, SCHEMA_VERSION, foreign_keys=True))
+        return cls(
+            await open_database(
+                path, _SCHEMA, SCHEMA_VERSION, foreign_keys=True, upgrades=_UPGRADES
+            )
+        )
 
     async def close(self) -> None:
         await self._db.close()

@@ -30,10 +30,16 @@ from gateway.yamlfile import ConfigFileError
 
 log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 LOAD_CHUNK = 5000  # saved keys read per thread hop at start-up
 KEYS_PER_STEP = 500  # keys snapshotted (and written) between two chances for the event loop (~5 ms)
-_SCHEMA = "CREATE TABLE engine_state (key TEXT PRIMARY KEY, data TEXT NOT NULL);"
+_SCHEMA = "CREATE TABLE engine_state (key TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;"
+# Version 1 had a rowid beside the key: two B-trees per saved key (see the registry's upgrade).
+_UPGRADES = {
+    1: _SCHEMA.replace("engine_state", "engine_state_v2")
+    + "INSERT INTO engine_state_v2 SELECT key, data FROM engine_state;"
+    " DROP TABLE engine_state; ALTER TABLE engine_state_v2 RENAME TO engine_state;",
+}
 
 
 async def _next_turn() -> None:
@@ -92,7 +98,7 @@ class RulesRuntime:
             commissioning=_commissioning(registry, clock),
             own_id=registry.own_id,
         )
-        db = await open_database(state_path, _SCHEMA, SCHEMA_VERSION)
+        db = await open_database(state_path, _SCHEMA, SCHEMA_VERSION, upgrades=_UPGRADES)
         skipped: list[str] = []
         # In chunks: a row at a time costs a thread hop each (~1 s at 100k), all at once holds
         # every row's text at the same time (~30 MiB at 100k, kept by the allocator after).

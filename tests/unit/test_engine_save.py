@@ -8,13 +8,20 @@ reading: a lost alarm. And a key that changes while a save is waiting must be sa
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from gateway.rules import runtime as runtime_module
-from gateway.rules.runtime import _SCHEMA, SCHEMA_VERSION, RegistryTopology, RulesRuntime
+from gateway.rules.runtime import (
+    _SCHEMA,
+    _UPGRADES,
+    SCHEMA_VERSION,
+    RegistryTopology,
+    RulesRuntime,
+)
 from gateway.sqlite import open_database
 from tests.unit.test_engine_support import (
     PROFILES,
@@ -163,3 +170,29 @@ async def test_a_save_makes_way_between_its_steps(tmp_path: Path, monkeypatch: A
         assert len(await _saved(runtime)) == keys
     finally:
         await runtime._db.close()
+
+
+async def test_a_version_1_state_file_is_upgraded_and_saved_into(tmp_path: Path) -> None:
+    path = tmp_path / "engine.sqlite"
+    conn = sqlite3.connect(path)  # as version 1 made it: a rowid beside the key
+    conn.executescript(
+        "CREATE TABLE engine_state (key TEXT PRIMARY KEY, data TEXT NOT NULL);"
+        """INSERT INTO engine_state VALUES ('device:sd-0', '{"r": ["x", 1]}');"""
+        "PRAGMA user_version = 1;"
+    )
+    conn.close()
+    db = await open_database(path, _SCHEMA, SCHEMA_VERSION, upgrades=_UPGRADES)
+    h = Harness(shipped_rules(), [device("SD-1", building="B1")])
+    topology = RegistryTopology.__new__(RegistryTopology)
+    runtime = RulesRuntime(h.engine, db, topology, SHIPPED_RULES, PROFILES)
+    try:
+        h.send("SD-1", smoke=True)
+        await runtime.save()
+        saved = await _saved(runtime)
+        assert saved["device:sd-0"] == {"r": ["x", 1]}  # kept through the upgrade
+        assert "device:SD-1" in saved
+        sql = "SELECT sql FROM sqlite_master WHERE name = 'engine_state'"
+        rows = await db.execute_fetchall(sql)
+        assert "WITHOUT ROWID" in next(iter(rows))[0]
+    finally:
+        await db.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -171,6 +172,48 @@ async def test_everything_survives_a_restart_with_liveness(tmp_path: Path) -> No
     assert (state.last_seen, state.online, state.latest_ts) == (1767225600.0, True, 1767225600.0)
     assert state.latest == {"smoke": True, "battery_pct": 87, "fw": "1.2"}
     assert type(state.latest["smoke"]) is bool
+
+
+def _as_version_1(path: Path) -> None:
+    """Rewrite a registry file as version 1 wrote it: device_states with a rowid."""
+    conn = sqlite3.connect(path)
+    conn.executescript(
+        """
+        CREATE TABLE old (
+            device_id TEXT PRIMARY KEY REFERENCES devices (id) ON DELETE CASCADE,
+            last_seen REAL, online INTEGER NOT NULL, latest TEXT NOT NULL, latest_ts REAL
+        );
+        INSERT INTO old SELECT * FROM device_states;
+        DROP TABLE device_states;
+        ALTER TABLE old RENAME TO device_states;
+        PRAGMA user_version = 1;
+        """
+    )
+    conn.close()
+
+
+def _table_sql(path: Path, table: str) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        row = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (table,)).fetchone()
+        return str(row[0])
+    finally:
+        conn.close()
+
+
+async def test_a_version_1_file_is_upgraded_with_its_states(tmp_path: Path) -> None:
+    path = tmp_path / "registry.sqlite"
+    async with registry_with_district(path) as registry:
+        await registry.add_device(smoke("sd-1", IN_G0101))
+        await registry.save_states([("sd-1", _seen_at(1767225600.0))])
+    _as_version_1(path)
+    assert "WITHOUT ROWID" not in _table_sql(path, "device_states")
+    async with open_registry(path, profiles()) as reopened:
+        states = await reopened.load_states()
+        assert list(states) == ["sd-1"] and states["sd-1"].last_seen == 1767225600.0
+        await reopened.delete_device("sd-1")  # the foreign key still cascades
+        assert await reopened.load_states() == {}
+    assert "WITHOUT ROWID" in _table_sql(path, "device_states")
 
 
 async def test_a_building_of_detectors_read_back_shares_its_texts(tmp_path: Path) -> None:

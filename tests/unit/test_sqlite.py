@@ -1,4 +1,5 @@
-"""``in_one_hop``: a transaction of several statements in one trip to aiosqlite's thread."""
+"""``open_database``'s upgrades of an older file, and ``in_one_hop``: a transaction of several
+statements in one trip to aiosqlite's thread."""
 
 from __future__ import annotations
 
@@ -6,9 +7,10 @@ import sqlite3
 import threading
 from pathlib import Path
 
+import aiosqlite
 import pytest
 
-from gateway.sqlite import in_one_hop, open_database
+from gateway.sqlite import SchemaError, in_one_hop, open_database
 
 SCHEMA = "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
 
@@ -44,5 +46,49 @@ async def test_several_statements_run_as_one_job_on_the_connections_thread(
             await in_one_hop(db, fail)
         rows = await db.execute_fetchall("SELECT count(*) FROM t")
         assert next(iter(rows))[0] == 2  # the failed transaction left nothing
+    finally:
+        await db.close()
+
+
+async def _version(db: aiosqlite.Connection) -> int:
+    rows = await db.execute_fetchall("PRAGMA user_version")
+    return int(next(iter(rows))[0])
+
+
+async def test_an_older_file_is_upgraded_step_by_step_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite"
+    db = await open_database(path, SCHEMA, 1)
+    await db.execute("INSERT INTO t VALUES ('a', 1)")
+    await db.commit()
+    await db.close()
+    upgrades = {
+        1: "ALTER TABLE t ADD COLUMN w TEXT NOT NULL DEFAULT 'x';",
+        2: "UPDATE t SET w = w || '!';",
+    }
+    db = await open_database(path, SCHEMA, 3, upgrades=upgrades)
+    try:
+        assert await _version(db) == 3
+        rows = await db.execute_fetchall("SELECT k, v, w FROM t")
+        assert [tuple(r) for r in rows] == [("a", 1, "x!")]
+    finally:
+        await db.close()
+
+
+async def test_a_failed_upgrade_leaves_the_file_as_it_was(tmp_path: Path) -> None:
+    path = tmp_path / "x.sqlite"
+    db = await open_database(path, SCHEMA, 1)
+    await db.execute("INSERT INTO t VALUES ('a', 1)")
+    await db.commit()
+    await db.close()
+    upgrades = {1: "ALTER TABLE t ADD COLUMN w TEXT;", 2: "INSERT INTO nowhere VALUES (1);"}
+    with pytest.raises(SchemaError, match=r"upgrading schema version 1 to 3 failed: .*nowhere"):
+        await open_database(path, SCHEMA, 3, upgrades=upgrades)
+    with pytest.raises(SchemaError, match="no upgrade from schema version 1 to 2"):
+        await open_database(path, SCHEMA, 2)
+    db = await open_database(path, SCHEMA, 1)
+    try:
+        assert await _version(db) == 1
+        rows = await db.execute_fetchall("SELECT * FROM t")
+        assert [tuple(r) for r in rows] == [("a", 1)]  # no column w: the first step rolled back
     finally:
         await db.close()
