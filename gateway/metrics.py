@@ -2,7 +2,65 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator, Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily
+
+
+class LoopCounter:
+    """A counter that only the event loop's thread counts: a plain number, no lock.
+
+    prometheus_client's ``Counter.inc`` takes a lock every time (~0.25 µs); the two counters
+    every message passes (received, accepted) cost a few per cent of a message's CPU that way.
+    Shown on ``/metrics`` exactly as a ``Counter`` of the same name and labels would be
+    (``_total`` and ``_created`` samples). Counting from another thread would lose counts.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        documentation: str,
+        labelnames: Sequence[str] = (),
+        registry: CollectorRegistry | None = None,
+    ) -> None:
+        self._name = name
+        self._documentation = documentation
+        self._labelnames = tuple(labelnames)
+        self._children: dict[tuple[str, ...], LoopCounter] = {}
+        self.value = 0.0
+        self.created = time.time()
+        if registry is not None:
+            registry.register(self)
+
+    def inc(self, amount: float = 1.0) -> None:
+        self.value += amount
+
+    def labels(self, *values: str) -> LoopCounter:
+        """The counter of these label values (keep it: finding it costs a dict lookup)."""
+        if len(values) != len(self._labelnames):
+            raise ValueError(f"{self._name} takes labels {self._labelnames}, got {values}")
+        key = tuple(str(v) for v in values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = LoopCounter(self._name, self._documentation)
+        return child
+
+    def _family(self) -> CounterMetricFamily:
+        return CounterMetricFamily(self._name, self._documentation, labels=self._labelnames)
+
+    def describe(self) -> Iterator[CounterMetricFamily]:
+        yield self._family()
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        family = self._family()
+        if self._labelnames:
+            for values, child in list(self._children.items()):
+                family.add_metric(list(values), child.value, created=child.created)
+        else:
+            family.add_metric([], self.value, created=self.created)
+        yield family
 
 
 class Metrics:
@@ -11,8 +69,11 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
-        self.messages = Counter("firegrid_messages_received", "MQTT messages received", registry=r)
-        self.readings = Counter(
+        # Counted for every message, on the event loop: see LoopCounter.
+        self.messages = LoopCounter(
+            "firegrid_messages_received", "MQTT messages received", registry=r
+        )
+        self.readings = LoopCounter(
             "firegrid_readings", "Readings decoded and accepted", ["measurement"], registry=r
         )
         self.rejected = Counter(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from prometheus_client import Counter as PromCounter
+from prometheus_client.registry import Collector
 
 from gateway.demo.feed import FeedCounts, IncidentFeed, LogLine
 from gateway.demo.incidents import IncidentRow, by_status, incident_rows
@@ -110,7 +110,7 @@ class Snapshot:
         return by_status(self.incidents)
 
 
-def by_label(counter: PromCounter) -> dict[str, int]:
+def by_label(counter: Collector) -> dict[str, int]:
     """A one-label counter's totals, e.g. readings per measurement."""
     totals: dict[str, int] = {}
     for family in counter.collect():
@@ -120,7 +120,7 @@ def by_label(counter: PromCounter) -> dict[str, int]:
     return dict(sorted(totals.items()))
 
 
-def total(counter: PromCounter) -> int:
+def total(counter: Collector) -> int:
     return sum(
         int(s.value) for f in counter.collect() for s in f.samples if s.name.endswith("_total")
     )

@@ -20,17 +20,21 @@ from gateway.rules.topology import Topology
 Detail = dict[str, object]
 
 
-class State(ABC):
-    """One rule's state for one key; ``dump``/``load`` round-trip through JSON."""
+class State:
+    """One rule's state for one key; ``dump``/``load`` round-trip through JSON.
+
+    Every kind of state implements both. Not an ``abc.ABC``: rules ask ``isinstance(found,
+    LevelState)`` of every reading's states, mostly of ``None``, and a class under ABCMeta
+    answers that through Python-level ``__instancecheck__`` (~90 against ~25 ns)."""
 
     __slots__ = ()
 
-    @abstractmethod
-    def dump(self) -> Any: ...
+    def dump(self) -> Any:
+        raise NotImplementedError(f"{type(self).__name__}.dump")
 
     @classmethod
-    @abstractmethod
-    def load(cls, data: Any) -> Self: ...
+    def load(cls, data: Any) -> Self:
+        raise NotImplementedError(f"{cls.__name__}.load")
 
     def due(self) -> float | None:
         """When the engine must call ``on_timer`` (rebuilt from state after a restore)."""

@@ -94,3 +94,21 @@ def test_a_save_takes_its_keys_in_key_order() -> None:
     assert taken.devices == sorted(ids) and taken.groups == sorted(f"grid:{i}" for i in ids)
     keys = [key for step in taken.steps(100) for key in step]
     assert keys == sorted(DEVICE + i for i in ids) + sorted(f"grid:{i}" for i in ids)
+
+
+def test_every_kind_of_state_saves_and_loads_itself() -> None:
+    """``State`` is a plain base (see its docstring), so nothing but this checks that a new
+    kind of state implements both halves of the round trip."""
+    import gateway.rules.compile  # noqa: F401  (imports every condition module)
+
+    kinds: list[type[State]] = []
+    todo = list(State.__subclasses__())
+    while todo:
+        kind = todo.pop()
+        kinds.append(kind)
+        todo += kind.__subclasses__()
+    shipped = [k for k in kinds if k.__module__.startswith("gateway.")]
+    assert len(shipped) >= 7
+    for kind in shipped:
+        assert kind.dump is not State.dump, f"{kind.__name__} does not dump"
+        assert kind.load.__func__ is not State.load.__func__, f"{kind.__name__} does not load"  # type: ignore[attr-defined]
