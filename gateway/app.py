@@ -34,6 +34,7 @@ from gateway.incidents import IncidentService, Transition, load_incident_config
 from gateway.incidents.store import SqliteIncidentStore
 from gateway.ingest.mqtt import MqttIngest
 from gateway.ingest.topics import alarm_lane
+from gateway.keyorder import in_key_runs
 from gateway.metrics import Metrics
 from gateway.model import DeviceStatus
 from gateway.pipeline import Pipeline
@@ -442,16 +443,19 @@ class Gateway:
         steps: a save of a whole district must not hold up the event loop."""
         changed = self.tracker.take_changed()
         tracker = self.tracker
-        for start in range(0, len(changed), KEYS_PER_STEP):  # a save's step, as the engine's
-            step = changed[start : start + KEYS_PER_STEP]
-            try:
-                await self.registry.save_states(
-                    (i, state) for i in step if (state := tracker.get(i)) is not None
-                )
-            except BaseException:
-                tracker.mark_changed(changed[start:])
-                raise
-            await self._make_way()
+        saved = 0
+        for run in in_key_runs(changed):  # in key order: see gateway.keyorder
+            for start in range(0, len(run), KEYS_PER_STEP):  # a save's step, as the engine's
+                step = run[start : start + KEYS_PER_STEP]
+                try:
+                    await self.registry.save_states(
+                        (i, state) for i in step if (state := tracker.get(i)) is not None
+                    )
+                except BaseException:  # this run from its start (saved twice is harmless) on
+                    tracker.mark_changed(changed[saved:])
+                    raise
+                await self._make_way()
+            saved += len(run)
 
     async def _every(self, interval: float, job: Callable[[], object]) -> None:
         while True:

@@ -151,11 +151,11 @@ class DeviceTracker:
         self._states[device_id] = state
 
     def take_changed(self) -> list[str]:
-        """The ids of the states changed since the last call, sorted (the caller saves them,
-        reading each with :meth:`get` when it does: a city's (id, state) pairs held across the
-        save's awaits would be walked by every full cycle collection meanwhile)."""
+        """The ids of the states changed since the last call (the caller saves them, reading
+        each with :meth:`get` when it does: a city's (id, state) pairs held across the save's
+        awaits would be walked by every full cycle collection meanwhile)."""
         changed, self._changed = self._changed, set()
-        return sorted(changed)  # in key order: the save's upserts walk the table front to back
+        return list(changed)
 
     def mark_changed(self, device_ids: Iterable[str]) -> None:
         """These were not saved after all: the next :meth:`take_changed` returns them again."""

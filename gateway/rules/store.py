@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
+from gateway.keyorder import in_key_runs
 from gateway.model import Device, FieldValue
 from gateway.rules.base import Detail, RuleMeta, State
 from gateway.rules.compile import CompiledRules
@@ -63,11 +64,13 @@ class Taken:
         return len(self.devices) + len(self.groups)
 
     def steps(self, size: int) -> Iterator[list[str]]:
-        """The keys, ``size`` at a time."""
-        for start in range(0, len(self.devices), size):
-            yield [DEVICE + d for d in self.devices[start : start + size]]
-        for start in range(0, len(self.groups), size):
-            yield self.groups[start : start + size]
+        """The keys, ``size`` at a time, in sorted runs (see :func:`in_key_runs`)."""
+        for run in in_key_runs(self.devices):
+            for start in range(0, len(run), size):
+                yield [DEVICE + d for d in run[start : start + size]]
+        for run in in_key_runs(self.groups):
+            for start in range(0, len(run), size):
+                yield run[start : start + size]
 
 
 class Store:
@@ -212,9 +215,7 @@ class Store:
         else:  # saved with their decisions now: soft no longer
             self.soft_devices -= devices
             self.soft_groups -= groups
-        # In key order: the upserts then walk the state table's B-tree front to back
-        # (3× faster than the sets' order with 100k keys).
-        return Taken(sorted(devices), sorted(groups))
+        return Taken(list(devices), list(groups))
 
     def give_back(self, taken: Taken) -> None:
         """A save that failed: what it took is dirty again."""

@@ -147,9 +147,11 @@ class LineProtocol:
         device_tag = escape_key(device.id)
         if extra is None:
             return f"{measurement}{group.head},device={device_tag}{group.tail}"
-        extra.sort()
+        if len(extra) > 1:
+            extra.sort()
         if extra[0][0] > group.last:  # the usual case: a worker_id goes after every other tag
-            return f"{measurement}{group.head},device={device_tag}{group.tail}{_tags(extra)}"
+            tags = f",{extra[0][0]}={extra[0][1]}" if len(extra) == 1 else _tags(extra)
+            return f"{measurement}{group.head},device={device_tag}{group.tail}{tags}"
         pairs = sorted([*_Group.pairs(*key), ("device", device_tag), *extra])
         return measurement + _tags(pairs)
 
