@@ -26,9 +26,10 @@ Every stage runs as its own pass over the same messages, after one warm-up pass 
 
 ``--shuffle`` sends the messages in random device order, as a real fleet's arrive. Round-robin
 order visits each device's objects in the order they were allocated, which the CPU's caches
-reward: with 100k devices the end-to-end pass cost 25 µs shuffled against 17 in order (see
+reward: with 100k devices the end-to-end pass cost 23.8 µs shuffled against 16.2 in order (see
 RESULTS.md, "Where the time goes"). The stage figures are clearest in order; the shuffled
-end-to-end figure is the one to compare with the pipeline benchmark's.
+end-to-end figure, plus the MQTT client layer's, is the one to set beside the pipeline
+benchmark's CPU per message.
 
 ``--mqtt`` adds the client layer on its own: a real Mosquitto (``tests/servers``), a raw-socket
 publisher process streaming N QoS 1 messages, and the gateway's ingest client
