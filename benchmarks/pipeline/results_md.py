@@ -34,6 +34,9 @@ METHOD = """\
   Published QoS 1 by a separate raw-socket publisher process (`mqttpub.py`), pre-encoded.
 - **Window**: from the first publish until InfluxDB's shard write counters show every point
   taken; then `SELECT count` per measurement must equal what was sent (table above).
+  **CPU by thread** (runs from 2026-11-24 on): the same window's per-thread times of the
+  gateway process (`psutil`), the main thread — the event loop, where every message is
+  handled — in user and system mode, and every other thread (SQLite's) together.
 - **Warm-up** is each device's first message (device comes online: a `device_status` point,
   new tracker and rule state); **throughput** is the steady state after it.
 - **Alarm latency**: a background load at a fixed rate from the other devices; smoke alarms
