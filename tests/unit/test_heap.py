@@ -153,3 +153,33 @@ def test_glibc_is_told_to_unmap_big_blocks_when_freed(monkeypatch: pytest.Monkey
     assert calls[-1] == ("malloc_trim", 0, 0)
     monkeypatch.setattr(heap_module, "_libc", lambda: None)  # musl, macOS: nothing to tune
     assert HeapSteward(CollectorRegistry())._trim is None
+
+
+def test_a_settle_never_walks_the_frozen_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Counting the frozen walks every frozen object: with 100k devices that stalled the loop
+    20-60 ms every settle under load. What a settle freezes is counted in the old generation
+    instead; a full collection (every FULL_S) is followed by a trim."""
+    registry = CollectorRegistry()
+
+    def walks_the_frozen() -> int:
+        raise AssertionError("settle walked the frozen heap")
+
+    try:
+        with HeapSteward(registry) as heap:
+            heap.ready()
+            trims = _count(registry, "firegrid_malloc_trim_seconds")
+            monkeypatch.setattr(heap_module.gc, "get_freeze_count", walks_the_frozen)
+            kept = [Node() for _ in range(heap_module.TRIM_AFTER_NEW + 100)]
+            heap.settle()  # a burst: trimmed
+            assert _count(registry, "firegrid_malloc_trim_seconds") == trims + 1
+            few = [Node() for _ in range(100)]
+            heap.settle()  # steady: not
+            assert _count(registry, "firegrid_malloc_trim_seconds") == trims + 1
+            heap._last_full -= heap_module.FULL_S
+            heap.settle()  # the full collection: trimmed after
+            assert _count(registry, "firegrid_malloc_trim_seconds") == trims + 2
+            assert len(kept) + len(few) == heap_module.TRIM_AFTER_NEW + 200
+    finally:
+        monkeypatch.undo()
+        gc.unfreeze()
+        gc.enable()
