@@ -107,13 +107,13 @@ class HeapSteward:
             self._started = None
             self.pauses.labels(str(info["generation"])).observe(took)
             if took >= LONG_PAUSE_S:
+                # Not how many are frozen: counting them walks them all (see settle).
                 log.warning(
                     "cycle collection of generation %s took %.0f ms (%s objects reclaimed,"
-                    " %s frozen, generation counts %s)",
+                    " generation counts %s)",
                     info["generation"],
                     took * 1000,
                     info["collected"],
-                    gc.get_freeze_count(),
                     gc.get_count(),
                 )
 

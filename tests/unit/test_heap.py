@@ -155,7 +155,7 @@ def test_glibc_is_told_to_unmap_big_blocks_when_freed(monkeypatch: pytest.Monkey
     assert HeapSteward(CollectorRegistry())._trim is None
 
 
-def test_a_settle_never_walks_the_frozen_heap(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_steward_never_walks_the_frozen_heap(monkeypatch: pytest.MonkeyPatch) -> None:
     """Counting the frozen walks every frozen object: with 100k devices that stalled the loop
     20-60 ms every settle under load. What a settle freezes is counted in the old generation
     instead; a full collection (every FULL_S) is followed by a trim."""

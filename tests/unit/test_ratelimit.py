@@ -43,11 +43,32 @@ def test_full_buckets_are_forgotten_and_a_device_in_debt_keeps_its_own() -> None
     limit = DeviceRateLimit(rate_per_s=1.0, burst=3)
     assert [limit.allow("sd-flood", T0) for _ in range(4)] == [True, True, True, False]
     assert limit.allow("sd-quiet", T0) is True
-    assert limit.forget_full(T0 + 1.5) == 1  # the quiet one's bucket is full again: dropped
+    limit.forget_full(T0 + 1.5, ["sd-flood", "sd-quiet", "sd-never"])
+    assert limit.compact(T0 + 1.5) == 1  # the quiet one's bucket is full again: dropped
     assert limit.allow("sd-flood", T0 + 1.5) is True  # still in debt: 1.5 tokens, not 3
     assert limit.allow("sd-flood", T0 + 1.5) is False
     assert [limit.allow("sd-quiet", T0 + 1.5) for _ in range(4)] == [True, True, True, False]
-    assert limit.forget_full(T0 + 3600) == 0  # all silent: nothing held
+    limit.forget_full(T0 + 3600, ["sd-flood", "sd-quiet"])
+    assert limit.compact(T0 + 3600) == 0  # all silent: nothing held
+
+
+def test_the_sweep_forgets_step_by_step_and_the_dict_shrinks_once_mostly_empty() -> None:
+    limit = DeviceRateLimit(rate_per_s=2.0, burst=5)
+    fleet = [f"sd-{n}" for n in range(1000)]
+    for device_id in fleet:
+        limit.allow(device_id, T0)
+    limit.allow("sd-deleted", T0)  # deleted since: no sweep step names it
+    held = limit._full_at
+    limit.forget_full(T0 + 10, fleet[:500])  # one step of the sweep
+    assert len(held) == 501 and "sd-0" not in held and "sd-500" in held
+    limit.forget_full(T0 + 10, fleet[500:])
+    assert limit.compact(T0 + 10) == 0  # rebuilt: the deleted device's full bucket went too
+    assert limit._full_at is not held
+    for device_id in fleet[:10]:
+        limit.allow(device_id, T0 + 20)
+    kept = limit._full_at
+    limit.forget_full(T0 + 20, fleet[10:20])  # nothing full: kept as it is, not rebuilt
+    assert limit.compact(T0 + 20) == 10 and limit._full_at is kept
 
 
 def test_a_clock_stepped_backwards_refills_nothing() -> None:
