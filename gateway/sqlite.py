@@ -16,6 +16,11 @@ import aiosqlite
 
 T = TypeVar("T")
 
+# Each connection's page cache (SQLite's default: 2 MiB each). The gateway's files are read
+# from the OS's page cache just as well; with 100k devices the default caches held ~6 MiB of
+# the process (measured settled: 197.5 → 191.7 MiB at 512 KiB).
+CACHE_KIB = 512
+
 
 class SchemaError(RuntimeError):
     """The file was written by a newer firegrid; refusing it beats corrupting it."""
@@ -40,6 +45,7 @@ async def open_database(
         await db.execute("PRAGMA journal_mode = WAL")
         # WAL + NORMAL survives a process crash; only an OS crash may lose the last commits.
         await db.execute("PRAGMA synchronous = NORMAL")
+        await db.execute(f"PRAGMA cache_size = -{CACHE_KIB}")
         if foreign_keys:
             await db.execute("PRAGMA foreign_keys = ON")
         async with db.execute("PRAGMA user_version") as cursor:

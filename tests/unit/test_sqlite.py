@@ -10,7 +10,7 @@ from pathlib import Path
 import aiosqlite
 import pytest
 
-from gateway.sqlite import SchemaError, in_one_hop, open_database
+from gateway.sqlite import CACHE_KIB, SchemaError, in_one_hop, open_database
 
 SCHEMA = "CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL);"
 
@@ -90,5 +90,14 @@ async def test_a_failed_upgrade_leaves_the_file_as_it_was(tmp_path: Path) -> Non
         assert await _version(db) == 1
         rows = await db.execute_fetchall("SELECT * FROM t")
         assert [tuple(r) for r in rows] == [("a", 1)]  # no column w: the first step rolled back
+    finally:
+        await db.close()
+
+
+async def test_each_connection_keeps_a_small_page_cache(tmp_path: Path) -> None:
+    db = await open_database(tmp_path / "x.sqlite", SCHEMA, 1)
+    try:
+        rows = await db.execute_fetchall("PRAGMA cache_size")
+        assert next(iter(rows))[0] == -CACHE_KIB  # KiB (negative), not SQLite's 2 MiB default
     finally:
         await db.close()
