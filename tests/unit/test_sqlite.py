@@ -55,12 +55,17 @@ async def _version(db: aiosqlite.Connection) -> int:
     return int(next(iter(rows))[0])
 
 
-async def test_an_older_file_is_upgraded_step_by_step_and_keeps_its_rows(tmp_path: Path) -> None:
-    path = tmp_path / "x.sqlite"
+async def _version_1_file(path: Path) -> Path:
+    """A file at schema version 1 holding one row."""
     db = await open_database(path, SCHEMA, 1)
     await db.execute("INSERT INTO t VALUES ('a', 1)")
     await db.commit()
     await db.close()
+    return path
+
+
+async def test_an_older_file_is_upgraded_step_by_step_and_keeps_its_rows(tmp_path: Path) -> None:
+    path = await _version_1_file(tmp_path / "x.sqlite")
     upgrades = {
         1: "ALTER TABLE t ADD COLUMN w TEXT NOT NULL DEFAULT 'x';",
         2: "UPDATE t SET w = w || '!';",
@@ -75,11 +80,7 @@ async def test_an_older_file_is_upgraded_step_by_step_and_keeps_its_rows(tmp_pat
 
 
 async def test_a_failed_upgrade_leaves_the_file_as_it_was(tmp_path: Path) -> None:
-    path = tmp_path / "x.sqlite"
-    db = await open_database(path, SCHEMA, 1)
-    await db.execute("INSERT INTO t VALUES ('a', 1)")
-    await db.commit()
-    await db.close()
+    path = await _version_1_file(tmp_path / "x.sqlite")
     upgrades = {1: "ALTER TABLE t ADD COLUMN w TEXT;", 2: "INSERT INTO nowhere VALUES (1);"}
     with pytest.raises(SchemaError, match=r"upgrading schema version 1 to 3 failed: .*nowhere"):
         await open_database(path, SCHEMA, 3, upgrades=upgrades)
