@@ -26,9 +26,11 @@ from gateway.metrics import Metrics
 from gateway.model import Device, FieldValue, Reading
 from gateway.ratelog import RateLimitedLogger
 from gateway.sinks.base import Sink, SinkHealth
+from gateway.sqlite import open_database
 
 log = logging.getLogger(__name__)
 
+SCHEMA_VERSION = 1
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS readings (
     device TEXT NOT NULL,
@@ -113,14 +115,11 @@ class HistorySink(Sink):
         return SinkHealth(True, f"SQLite history at {self.path}", buffered)
 
     async def start(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = await aiosqlite.connect(self.path)
-        # WAL: the REST API reads while the writer appends; NORMAL is durable enough for a
-        # local history that InfluxDB would replace in production.
-        await self._db.execute("PRAGMA journal_mode=WAL")
-        await self._db.execute("PRAGMA synchronous=NORMAL")
-        await self._db.executescript(_SCHEMA)
-        await self._db.commit()
+        # As every store's file: WAL (the REST API reads while the writer appends), NORMAL
+        # (durable enough for a local history that InfluxDB replaces in production), a small
+        # page cache, a schema version. A file from before versions (0) gets the version; its
+        # tables are kept (IF NOT EXISTS).
+        self._db = await open_database(self.path, _SCHEMA, SCHEMA_VERSION)
         self._task = asyncio.create_task(self._run(), name="history-writer")
 
     async def stop(self) -> None:

@@ -112,3 +112,22 @@ async def test_health_reports_the_store(tmp_path: Path) -> None:
 def test_the_demo_store_lives_in_the_data_dir(tmp_path: Path) -> None:
     store = build_history_sink(Settings(data_dir=tmp_path), Metrics())
     assert store.path == tmp_path / "history.sqlite"
+
+
+async def test_a_history_file_from_before_schema_versions_keeps_its_rows(tmp_path: Path) -> None:
+    """The sink opens its file as every store does (gateway.sqlite): a file written before
+    it carried a version is taken as version 1, rows and all."""
+    path = tmp_path / "history.sqlite"
+    async with HistorySink(path, Metrics()) as store:
+        store.write(smoke(NOW - 60), DETECTOR)
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 0")  # as the sink left it before
+    conn.commit()
+    conn.close()
+    async with HistorySink(path, Metrics()) as store:
+        store.write(smoke(NOW), DETECTOR)
+        rows = await store.history(DETECTOR.id)
+    assert [r.ts for r in rows] == [NOW, NOW - 60]
+    conn = sqlite3.connect(path)
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == 1
+    conn.close()
