@@ -49,6 +49,7 @@ from gateway.selfmetrics import SelfMetrics
 from gateway.sinks.base import Sink
 from gateway.sinks.history import HistorySink
 from gateway.sinks.influx import build_influx_sink
+from gateway.stallwatch import StallWatch
 from gateway.tokens import TokenStore
 from gateway.tracker import DeviceTracker
 from gateway.unregistered import UnregisteredLog
@@ -215,6 +216,9 @@ class Gateway:
             asyncio.create_task(self._every(STATE_SAVE_INTERVAL_S, self._save_states))
         )
         self._tasks.append(asyncio.create_task(LoopLag(self.metrics.registry).run()))
+        if s.stall_log_ms:
+            watch = StallWatch(self.metrics.registry, s.stall_log_ms / 1000)
+            self._tasks.append(asyncio.create_task(watch.run()))
         # What was loaded lives as long as the gateway: out of the cycle collector's walks.
         self.heap.ready()
         self._tasks.append(asyncio.create_task(self._every(SETTLE_S, self.heap.settle)))

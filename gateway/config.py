@@ -71,6 +71,10 @@ class Settings(BaseModel):
     device_rate_per_s: Annotated[float, Field(gt=0)] = 2.0
     device_burst: Annotated[float, Field(ge=1)] = 600.0
 
+    # Log where the event loop was whenever it stalls longer than this (gateway.stallwatch);
+    # 0: off.
+    stall_log_ms: Annotated[int, Field(ge=0)] = 0
+
     data_dir: Path = Path("firegrid-data")
     history_retention_days: Annotated[int, Field(gt=0)] = 30
 

@@ -10,7 +10,7 @@ import asyncio
 import base64
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from gateway.model import Device, Reading
 from gateway.sinks.influx import InfluxConfig, InfluxSink, build_influx_sink
 from gateway.sinks.lineprotocol import LineProtocol
 from gateway.sinks.spool import Spool
+from tests.fixtures.waiting import eventually
 from tests.servers.ports import free_port
 
 DEVICE = Device("sd-0001", "smoke-detector", "corridor", "G-0301")
@@ -111,13 +112,6 @@ def config(spool: Path, url: str, **overrides: object) -> InfluxConfig:
 def sample(metrics: Metrics, name: str, **labels: str) -> float:
     value = metrics.registry.get_sample_value(name, {"sink": "influxdb", **labels})
     return value or 0.0
-
-
-async def eventually(condition: Callable[[], object], within: float = 5.0) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.01)
 
 
 async def test_v1_posts_to_write_with_db_rp_microseconds_and_basic_auth(
