@@ -132,9 +132,9 @@ class HeapSteward:
         # since the last settle. Never gc.get_freeze_count(): it walks every frozen object
         # (~0.7M with 100k devices, scattered over the heap) — 20-60 ms of cache misses under
         # load, twice a settle, while an alarm waits.
-        arrived = len(gc.get_objects(generation=2))
+        burst = full or len(gc.get_objects(generation=2)) >= TRIM_AFTER_NEW
         gc.freeze()
-        if full or arrived >= TRIM_AFTER_NEW:
+        if burst:
             self.trim()
 
     def trim(self) -> None:

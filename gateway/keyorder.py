@@ -17,3 +17,10 @@ def in_key_runs(keys: Sequence[str], run: int = SORTED_RUN) -> Iterator[list[str
     """``keys`` in runs of at most ``run``, each sorted; a run is sorted only when reached."""
     for start in range(0, len(keys), run):
         yield sorted(keys[start : start + run])
+
+
+def in_key_steps(keys: Sequence[str], size: int) -> Iterator[list[str]]:
+    """``keys`` ``size`` at a time (a save's steps), in sorted runs (:func:`in_key_runs`)."""
+    for run in in_key_runs(keys):
+        for start in range(0, len(run), size):
+            yield run[start : start + size]

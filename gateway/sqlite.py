@@ -64,6 +64,17 @@ async def open_database(
     return db
 
 
+def rebuilt(table: str, create: Callable[[str], str]) -> str:
+    """An upgrade step that rebuilds ``table`` with its rows as ``create(name)`` makes a
+    table (same columns, in the same order): how SQLite changes what ALTER TABLE cannot,
+    such as a table's rowid."""
+    new = f"{table}_rebuilt"
+    return (
+        create(new) + f" INSERT INTO {new} SELECT * FROM {table}; DROP TABLE {table};"
+        f" ALTER TABLE {new} RENAME TO {table};"
+    )
+
+
 async def _upgrade(
     db: aiosqlite.Connection, path: Path, found: int, version: int, upgrades: Mapping[int, str]
 ) -> None:

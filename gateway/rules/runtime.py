@@ -24,7 +24,7 @@ from gateway.registry.store import Registry
 from gateway.rules.engine import RulesEngine
 from gateway.rules.loader import fingerprint, load_rule_sets
 from gateway.rules.outcomes import Outcome
-from gateway.sqlite import open_database
+from gateway.sqlite import open_database, rebuilt
 from gateway.tracker import DeviceTracker
 from gateway.yamlfile import ConfigFileError
 
@@ -33,13 +33,15 @@ log = logging.getLogger(__name__)
 SCHEMA_VERSION = 2
 LOAD_CHUNK = 5000  # saved keys read per thread hop at start-up
 KEYS_PER_STEP = 500  # keys snapshotted (and written) between two chances for the event loop (~5 ms)
-_SCHEMA = "CREATE TABLE engine_state (key TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;"
+
+
+def _engine_state(table: str) -> str:
+    return f"CREATE TABLE {table} (key TEXT PRIMARY KEY, data TEXT NOT NULL) WITHOUT ROWID;"
+
+
+_SCHEMA = _engine_state("engine_state")
 # Version 1 had a rowid beside the key: two B-trees per saved key (see the registry's upgrade).
-_UPGRADES = {
-    1: _SCHEMA.replace("engine_state", "engine_state_v2")
-    + "INSERT INTO engine_state_v2 SELECT key, data FROM engine_state;"
-    " DROP TABLE engine_state; ALTER TABLE engine_state_v2 RENAME TO engine_state;",
-}
+_UPGRADES = {1: rebuilt("engine_state", _engine_state)}
 
 
 async def _next_turn() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from typing import Any
 
-from gateway.keyorder import in_key_runs
+from gateway.keyorder import in_key_steps
 from gateway.model import Device, FieldValue
 from gateway.rules.base import Detail, RuleMeta, State
 from gateway.rules.compile import CompiledRules
@@ -64,13 +64,10 @@ class Taken:
         return len(self.devices) + len(self.groups)
 
     def steps(self, size: int) -> Iterator[list[str]]:
-        """The keys, ``size`` at a time, in sorted runs (see :func:`in_key_runs`)."""
-        for run in in_key_runs(self.devices):
-            for start in range(0, len(run), size):
-                yield [DEVICE + d for d in run[start : start + size]]
-        for run in in_key_runs(self.groups):
-            for start in range(0, len(run), size):
-                yield run[start : start + size]
+        """The keys, ``size`` at a time, in sorted runs (see :func:`in_key_steps`)."""
+        for step in in_key_steps(self.devices, size):
+            yield [DEVICE + d for d in step]
+        yield from in_key_steps(self.groups, size)
 
 
 class Store:

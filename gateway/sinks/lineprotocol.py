@@ -78,7 +78,7 @@ class _Group(NamedTuple):
 
 
 def _tags(pairs: Iterable[tuple[str, str]]) -> str:
-    return "".join(f",{k}={v}" for k, v in pairs)
+    return "".join([f",{k}={v}" for k, v in pairs])  # a list joins faster than a generator
 
 
 class LineProtocol:
@@ -147,11 +147,9 @@ class LineProtocol:
         device_tag = escape_key(device.id)
         if extra is None:
             return f"{measurement}{group.head},device={device_tag}{group.tail}"
-        if len(extra) > 1:
-            extra.sort()
+        extra.sort()
         if extra[0][0] > group.last:  # the usual case: a worker_id goes after every other tag
-            tags = f",{extra[0][0]}={extra[0][1]}" if len(extra) == 1 else _tags(extra)
-            return f"{measurement}{group.head},device={device_tag}{group.tail}{tags}"
+            return f"{measurement}{group.head},device={device_tag}{group.tail}{_tags(extra)}"
         pairs = sorted([*_Group.pairs(*key), ("device", device_tag), *extra])
         return measurement + _tags(pairs)
 
