@@ -69,6 +69,12 @@ def test_the_smoke_benchmark_counts_every_point_back_for_firegrid_and_node_red(
         measured = report["throughput"][target]
         assert measured["messages"] == report["meta"]["plan"]["throughput_messages"]
         assert measured["cpu_us_per_msg"] > 0 and measured["msgs_per_s"] > 0
+        # The split by thread is the same CPU time read per thread: equal up to the kernel's
+        # 10 ms ticks, each thread's and the total's rounded on their own (ten ticks' room).
+        split = measured["cpu_us_per_msg_split"]
+        assert split["main_user"] > 0
+        ticks = 10 * 0.01 / measured["messages"] * 1e6
+        assert abs(sum(split.values()) - measured["cpu_us_per_msg"]) <= ticks
     assert report["throughput"]["node_red_over_firegrid_cpu"] > 0
 
     [latency] = report["latency"]
