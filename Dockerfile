@@ -10,7 +10,13 @@ COPY gateway ./gateway
 COPY bridge ./bridge
 COPY device_profiles ./device_profiles
 COPY rules ./rules
-RUN pip install --no-cache-dir .
+COPY setup.py ./
+# gcc + libc6-dev only while installing: setup.py compiles the hot path with mypyc (the image's
+# Python carries its headers), then the compiler goes again.
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install --no-cache-dir . \
+    && apt-get purge -y --auto-remove gcc libc6-dev && rm -rf /var/lib/apt/lists/* \
+    && cd / && python -c "from gateway import compiled; assert compiled.hot_path() == 'compiled'"
 ENV FIREGRID_DATA_DIR=/data FIREGRID_API_HOST=0.0.0.0 \
     FIREGRID_PROFILES_DIR=/app/device_profiles FIREGRID_RULES_DIR=/app/rules
 VOLUME /data

@@ -31,12 +31,17 @@ RESULTS.md, "Where the time goes"). The stage figures are clearest in order; the
 end-to-end figure, plus the MQTT client layer's, is the one to set beside the pipeline
 benchmark's CPU per message.
 
+``--against-pure`` then runs the same passes on a copy of this tree without its compiled
+extensions (``gateway.compiled``; mypyc at install), in a process of its own, and prints each
+stage pure against compiled with the ratio.
+
 ``--mqtt`` adds the client layer on its own: a real Mosquitto (``tests/servers``), a raw-socket
 publisher process streaming N QoS 1 messages, and the gateway's ingest client
 (``gateway.ingest.mqtt.MqttIngest``, persistent session, PUBACK after the handler) with a
 handler that does nothing; CPU µs per message from the first to the last message received.
 
     .venv/bin/python benchmarks/hotpath.py --devices 10000 --messages 200000 [--mqtt]
+    .venv/bin/python benchmarks/hotpath.py --devices 100000 --shuffle --against-pure
     .venv/bin/python benchmarks/hotpath.py --profile out.html   # pyinstrument, end-to-end pass
 """
 
@@ -49,6 +54,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -63,6 +69,7 @@ sys.path.insert(0, str(ROOT))
 
 import orjson  # noqa: E402
 
+from gateway import compiled  # noqa: E402
 from gateway.app import Gateway  # noqa: E402
 from gateway.codecs import build_codec  # noqa: E402
 from gateway.config import Settings, parse_mqtt_url  # noqa: E402
@@ -322,7 +329,7 @@ async def measure(gateway: Gateway, messages: Sequence[Message], repeats: int) -
     return results
 
 
-async def run_inprocess(args: argparse.Namespace) -> None:
+async def run_inprocess(args: argparse.Namespace) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="firegrid-hotpath-") as tmp:
         data_dir = Path(tmp)
         started = time.perf_counter()
@@ -340,9 +347,10 @@ async def run_inprocess(args: argparse.Namespace) -> None:
             transport = await stub_influx(gateway)
             if args.profile:
                 await profile_end_to_end(gateway, clock, messages, args.profile)
-                return
+                return {}
             results = await measure(gateway, messages, args.repeats)
         report(results, ready, transport, len(devices), len(messages))
+        return results
 
 
 async def profile_end_to_end(
@@ -448,15 +456,53 @@ def parse_args(argv: Iterable[str]) -> argparse.Namespace:
     parser.add_argument("--mqtt-only", action="store_true", help="only the MQTT client layer")
     parser.add_argument("--mqtt-messages", type=int, default=200_000)
     parser.add_argument("--profile", type=Path, help="pyinstrument the end-to-end pass into HTML")
+    parser.add_argument(
+        "--against-pure",
+        action="store_true",
+        help="then the same passes on a copy of this tree without compiled modules: the ratio",
+    )
     return parser.parse_args(list(argv))
+
+
+# -- the same passes on the pure-Python build, for the ratio ------------------------------------
+
+
+def run_pure(args: argparse.Namespace) -> dict[str, float]:
+    """This tree copied without its compiled extensions, the in-process passes run there in a
+    process of their own; returns its results (the JSON line ``report`` prints last)."""
+    with tempfile.TemporaryDirectory(prefix="firegrid-hotpath-pure-") as tmp:
+        copy = Path(tmp)
+        skip = shutil.ignore_patterns("*.so", "__pycache__", "_compiled_sources.json")
+        for name in ("gateway", "bridge", "device_profiles", "rules"):
+            shutil.copytree(ROOT / name, copy / name, ignore=skip)
+        (copy / "benchmarks").mkdir()
+        shutil.copy(Path(__file__), copy / "benchmarks" / "hotpath.py")
+        cmd = [sys.executable, str(copy / "benchmarks" / "hotpath.py")]
+        cmd += ["--devices", str(args.devices), "--messages", str(args.messages)]
+        cmd += ["--repeats", str(args.repeats), *(["--shuffle"] if args.shuffle else [])]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=copy).stdout
+    lines = out.splitlines()
+    assert "hot path: pure Python" in out, "the copy imported compiled modules"
+    return {k: v for k, v in json.loads(lines[-1]).items() if isinstance(v, float)}
+
+
+def side_by_side(compiled_run: dict[str, float], pure_run: dict[str, float]) -> None:
+    print("pure Python against compiled (mypyc), the same passes:")
+    width = max(len(k) for k in pure_run)
+    for stage, pure_us in pure_run.items():
+        fast = compiled_run[stage]
+        print(f"  {stage:<{width}}  {pure_us:6.2f} → {fast:6.2f} µs/msg  ×{pure_us / fast:.2f}")
 
 
 def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
     os.environ.setdefault("PYTHONHASHSEED", "0")
+    print(compiled.describe())
     if not args.mqtt_only:
-        asyncio.run(run_inprocess(args))
+        results = asyncio.run(run_inprocess(args))
+        if args.against_pure:
+            side_by_side(results, run_pure(args))
     if args.mqtt or args.mqtt_only:
         asyncio.run(run_mqtt(args))
     return 0

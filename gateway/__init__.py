@@ -4,3 +4,8 @@
 """
 
 __version__ = "0.1.0"
+
+# A compiled hot module (setup.py, mypyc) must not run an older source than the one beside it.
+from gateway.compiled import check as _check_compiled
+
+_check_compiled()

@@ -20,6 +20,7 @@ import uvicorn
 
 from bridge.mqtt_dispatch import MqttDispatcher, OutboxDelivery
 from bridge.wiring import Bridge, registry_phones
+from gateway import compiled
 from gateway.api.ack import AckSigner, ack_router, ack_secret
 from gateway.api.app import create_app
 from gateway.api.outbox import outbox_router
@@ -130,6 +131,7 @@ class Gateway:
 
     async def _start(self) -> Self:
         s = self.settings
+        log.info(compiled.describe())
         s.data_dir.mkdir(parents=True, exist_ok=True)
         self.heap = self._stack.enter_context(HeapSteward(self.metrics.registry))
         self.profiles = load_profiles(s.profiles_dir)

@@ -5,8 +5,17 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    generate_latest,
+)
 from prometheus_client.core import CounterMetricFamily
+
+from gateway import __version__, compiled
 
 
 class LoopCounter:
@@ -148,6 +157,12 @@ class Metrics:
         self.devices = Gauge(
             "firegrid_devices", "Registered devices by status", ["status"], registry=r
         )
+        self.build = Info(
+            "firegrid_build",
+            "The gateway's version, and whether its hot path is compiled (gateway.compiled)",
+            registry=r,
+        )
+        self.build.info({"version": __version__, "hot_path": compiled.hot_path()})
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

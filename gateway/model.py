@@ -30,7 +30,6 @@ class Location:
     lon: float | None = None
 
 
-@dataclass(slots=True)
 class Reading:
     """One decoded, validated message from one device.
 
@@ -38,16 +37,42 @@ class Reading:
     re-parses the raw payload. ``fields`` are flat scalars: a multi-channel value such as
     cable temperatures arrives as ``cable_temp_c_1`` … ``cable_temp_c_4``.
 
-    Immutable by ``Final`` (mypy refuses an assignment) rather than ``frozen=True``, whose
-    ``__init__`` costs four times as much: one of these is made for every message.
+    Immutable: every attribute is ``Final`` (mypy refuses an assignment; compiled, the
+    attributes are read-only).
     """
 
-    device_id: Final[str]
-    profile: Final[str]
-    measurement: Final[str]
-    ts: Final[float]
-    fields: Final[Mapping[str, FieldValue]]
-    seq: Final[int | None] = None
+    __slots__ = ("device_id", "fields", "measurement", "profile", "seq", "ts")
+
+    def __init__(
+        self,
+        device_id: str,
+        profile: str,
+        measurement: str,
+        ts: float,
+        fields: Mapping[str, FieldValue],
+        seq: int | None = None,
+    ) -> None:
+        self.device_id: Final = device_id
+        self.profile: Final = profile
+        self.measurement: Final = measurement
+        self.ts: Final = ts
+        self.fields: Final = fields
+        self.seq: Final = seq
+
+    def _key(self) -> tuple[str, str, str, float, Mapping[str, FieldValue], int | None]:
+        return (self.device_id, self.profile, self.measurement, self.ts, self.fields, self.seq)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Reading) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # mutable fields: not hashable, as a dataclass
+
+    def __repr__(self) -> str:
+        return (
+            f"Reading(device_id={self.device_id!r}, profile={self.profile!r}, "
+            f"measurement={self.measurement!r}, ts={self.ts!r}, fields={self.fields!r}, "
+            f"seq={self.seq!r})"
+        )
 
 
 class DeviceStatus(StrEnum):
@@ -140,6 +165,13 @@ class Device:
     def replace(self, **changes: Any) -> Device:
         """A copy with ``changes`` (the constructor's names), as ``dataclasses.replace``."""
         return Device(**(self.as_dict() | changes))
+
+    def __copy__(self) -> Device:
+        return self  # immutable: a copy is the same device (and a compiled class has no
+        # default copy: copy.deepcopy, which dataclasses.asdict uses, would fail)
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Device:
+        return self
 
     def __eq__(self, other: object) -> bool:
         if type(other) is not Device:

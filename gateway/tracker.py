@@ -8,7 +8,7 @@ after that.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 
 import orjson
 
@@ -45,9 +45,8 @@ class DeviceState:
     @property
     def latest(self) -> dict[str, FieldValue]:
         """The latest value of each field heard, as a new dict."""
-        values = self._values
-        if type(values) is str:
-            values = orjson.loads(values)
+        stored = self._values
+        values: Sequence[FieldValue] = orjson.loads(stored) if type(stored) is str else stored
         return dict(zip(self._names, values, strict=True))
 
     def merge(self, fields: Mapping[str, FieldValue]) -> None:

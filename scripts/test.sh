@@ -22,6 +22,13 @@ have victoria-metrics || missing+=(victoria-metrics)
 # The pipeline benchmark's smoke test runs its Node-RED peer (it `npm ci`s Node-RED itself).
 have npm || missing+=(nodejs npm)
 python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+# The hot path is compiled with mypyc at install (setup.py); tests/unit/test_compiled.py checks
+# that it was, so the tests and benchmarks run what a deployment runs.
+have cc || missing+=(gcc)
+[ -e /usr/include/stdio.h ] || missing+=(libc6-dev)  # a recommend of gcc, not a dependency
+python3 -c 'import os, sys, sysconfig
+sys.exit(not os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' \
+  || missing+=(python3-dev)
 if [ ${#missing[@]} -gt 0 ]; then
   sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
   echo "installing ${missing[*]} from the distribution's packages"

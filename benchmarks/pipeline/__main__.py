@@ -33,8 +33,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--commit",
         help="measure this commit (git archive into the work dir), not the working tree",
     )
+    p.add_argument(
+        "--pure-python",
+        action="store_true",
+        help="with --commit: leave its hot path uncompiled (the A of an A/B against mypyc)",
+    )
     p.add_argument("--keep", type=Path, help="work in this dir and keep logs and data")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    if args.pure_python and not args.commit:
+        p.error("--pure-python needs --commit (the working tree runs as it is installed)")
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -51,7 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         changes["throughput_messages"] = args.messages
     plan = dataclasses.replace(plan, **changes)  # type: ignore[arg-type]
     with workdir(args.keep) as where:
-        result = Run(plan, where, args.commit).execute().as_dict()
+        result = Run(plan, where, args.commit, args.pure_python).execute().as_dict()
     if args.json:  # first: a long run's numbers survive a bug in the rendering below
         args.json.write_bytes(orjson.dumps(result, option=orjson.OPT_INDENT_2) + b"\n")
     print(report.text(result))

@@ -83,6 +83,13 @@ class Firegrid:
         out = subprocess.run(cmd, env=self.env, cwd=self.source, capture_output=True, text=True)
         return out.stdout.strip()
 
+    def hot_path(self) -> str:
+        """``compiled``, ``pure`` or ``partial`` (``gateway.compiled``; "unknown" before it)."""
+        probe = "import gateway.compiled as c; print(c.hot_path())"
+        cmd = [sys.executable, "-c", probe]
+        out = subprocess.run(cmd, env=self.env, cwd=self.source, capture_output=True, text=True)
+        return out.stdout.strip() if out.returncode == 0 else "unknown"
+
     def stop(self) -> int | None:
         code = stop(self.proc, grace=60) if self.proc is not None else None
         self.proc = None

@@ -170,7 +170,8 @@ def machine_lines(r: dict[str, Any]) -> list[str]:
         ),
         f"- firegrid {meta['firegrid']['commit']} ({meta['firegrid']['source']}, "
         f"{meta['firegrid']['uncommitted']} uncommitted changes under gateway/ bridge/ "
-        f"device_profiles/ rules/), run {meta['date']}, mode {meta['mode']}, "
+        f"device_profiles/ rules/; hot path {meta['firegrid'].get('hot_path', 'pure')}), "
+        f"run {meta['date']}, mode {meta['mode']}, "
         f"fleet {meta['fleet']['devices']} devices {meta['fleet']['by_measurement']}",
         f"- load average at start {meta.get('loadavg_at_start')}, at end "
         f"{meta.get('loadavg_at_end')} (1/5/15 min)",

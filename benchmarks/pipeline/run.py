@@ -273,9 +273,13 @@ def percentile(values: list[float], q: float) -> float:
 # ---- The run --------------------------------------------------------------------------------
 
 
-def prepare_source(commit: str | None, workdir: Path) -> tuple[Path, dict[str, Any]]:
-    """The firegrid tree to measure: the working tree as it is, or ``commit`` exported clean
-    (``git archive``) so that edits in progress in the working tree do not leak in."""
+def prepare_source(
+    commit: str | None, workdir: Path, pure_python: bool = False
+) -> tuple[Path, dict[str, Any]]:
+    """The firegrid tree to measure: the working tree as it is (as installed: compiled or
+    not), or ``commit`` exported clean (``git archive``) so that edits in progress in the
+    working tree do not leak in, its hot path compiled in place as ``pip install`` would
+    (``setup.py``) unless ``pure_python``."""
     git = ["git", "-C", str(REPO)]
     if commit is None:
         changed = subprocess.run(
@@ -295,14 +299,21 @@ def prepare_source(commit: str | None, workdir: Path) -> tuple[Path, dict[str, A
     subprocess.run(["tar", "-x", "-C", str(target)], stdin=archive.stdout, check=True)
     if archive.wait() != 0:
         raise RuntimeError(f"git archive {sha} failed")
+    if (target / "setup.py").exists() and not pure_python:
+        log(f"compiling {sha}'s hot path (setup.py build_ext --inplace)")
+        build = [sys.executable, "setup.py", "-q", "build_ext", "--inplace"]
+        subprocess.run(build, cwd=target, check=True, capture_output=True)
     return target, {"commit": sha, "source": f"git archive {commit}", "uncommitted": 0}
 
 
 class Run:
-    def __init__(self, plan: Plan, workdir: Path, commit: str | None = None) -> None:
+    def __init__(
+        self, plan: Plan, workdir: Path, commit: str | None = None, pure_python: bool = False
+    ) -> None:
         self.plan = plan
         self.workdir = workdir
         self.commit = commit
+        self.pure_python = pure_python
         self.report = Report()
         self._stack = contextlib.ExitStack()
 
@@ -322,7 +333,7 @@ class Run:
             "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
             "plan": asdict(plan),
         }
-        source, r.meta["firegrid"] = prepare_source(self.commit, self.workdir)
+        source, r.meta["firegrid"] = prepare_source(self.commit, self.workdir, self.pure_python)
         log("building the fleet and its messages")
         fleet = workload.build(plan.devices, source / "device_profiles")
         traffic = Traffic(fleet)
@@ -356,6 +367,7 @@ class Run:
         )
         self._stack.callback(gw.stop)
         r.meta["firegrid"]["imported_from"] = gw.imports_from()
+        r.meta["firegrid"]["hot_path"] = gw.hot_path()
         r.startup["empty_ready_s"] = round(gw.start(), 3)
         assert gw.meter is not None
         time.sleep(1.0)

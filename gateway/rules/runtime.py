@@ -24,6 +24,7 @@ from gateway.registry.store import Registry
 from gateway.rules.engine import RulesEngine
 from gateway.rules.loader import fingerprint, load_rule_sets
 from gateway.rules.outcomes import Outcome
+from gateway.rules.topology import Topology
 from gateway.sqlite import open_database, rebuilt
 from gateway.tracker import DeviceTracker
 from gateway.yamlfile import ConfigFileError
@@ -71,7 +72,7 @@ class RulesRuntime:
         self,
         engine: RulesEngine,
         db: aiosqlite.Connection,
-        topology: RegistryTopology,
+        topology: Topology,
         rules_dir: Path,
         profiles: Mapping[str, DeviceProfile],
     ) -> None:
@@ -88,7 +89,7 @@ class RulesRuntime:
         state_path: Path,
         rules_dir: Path,
         profiles: Mapping[str, DeviceProfile],
-        topology: RegistryTopology,
+        topology: Topology,
         registry: Registry,
         clock: Callable[[], float],
     ) -> RulesRuntime:

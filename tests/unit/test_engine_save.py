@@ -19,7 +19,6 @@ from gateway.rules.runtime import (
     _SCHEMA,
     _UPGRADES,
     SCHEMA_VERSION,
-    RegistryTopology,
     RulesRuntime,
 )
 from gateway.sqlite import open_database
@@ -35,8 +34,7 @@ from tests.unit.test_engine_support import (
 
 async def _runtime(tmp_path: Path, h: Harness) -> RulesRuntime:
     db = await open_database(tmp_path / "engine.sqlite", _SCHEMA, SCHEMA_VERSION)
-    topology = RegistryTopology.__new__(RegistryTopology)  # never read by save()
-    return RulesRuntime(h.engine, db, topology, SHIPPED_RULES, PROFILES)
+    return RulesRuntime(h.engine, db, h.topology, SHIPPED_RULES, PROFILES)
 
 
 async def _saved(runtime: RulesRuntime) -> dict[str, object]:
@@ -183,8 +181,7 @@ async def test_a_version_1_state_file_is_upgraded_and_saved_into(tmp_path: Path)
     conn.close()
     db = await open_database(path, _SCHEMA, SCHEMA_VERSION, upgrades=_UPGRADES)
     h = Harness(shipped_rules(), [device("SD-1", building="B1")])
-    topology = RegistryTopology.__new__(RegistryTopology)
-    runtime = RulesRuntime(h.engine, db, topology, SHIPPED_RULES, PROFILES)
+    runtime = RulesRuntime(h.engine, db, h.topology, SHIPPED_RULES, PROFILES)
     try:
         h.send("SD-1", smoke=True)
         await runtime.save()

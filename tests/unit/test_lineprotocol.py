@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import timeit
 
 from gateway.config import Settings
@@ -77,7 +76,8 @@ def test_patrol_worker_becomes_a_tag_result_a_string_field_and_free_text_is_skip
 def test_extra_tags_take_their_sorted_place_among_the_devices_tags() -> None:
     lp = LineProtocol(tag_fields={"worker_id", "floor", "area"})
     scan = Reading("04:A2", "p", "patrol", TS, {"worker_id": "w017", "floor": "3", "area": "B"})
-    line = lp.line(dataclasses.replace(scan, fields={**scan.fields, "x": 1}), DETECTOR)
+    scan = Reading("04:A2", "p", "patrol", TS, {**scan.fields, "x": 1})
+    line = lp.line(scan, DETECTOR)
     assert line == (
         "patrol,area=B,community=C-03,device=sd-0001,floor=3,grid=G-0301,profile=p,street=S-01,"
         "worker_id=w017 x=1i 1767225600250000"

@@ -1,0 +1,134 @@
+"""Which modules of the ingest hot path are compiled, and whether what runs is what is on disk.
+
+``pip install`` compiles the modules in :data:`HOT_MODULES` with mypyc (``setup.py``) when a C
+compiler and the Python headers are there: the same source, typed as it is for ``mypy
+--strict``, turned into a C extension that takes ~45 % off the in-process cost of a message
+(``benchmarks/RESULTS.md``). Without a compiler the install is pure Python and works the same,
+only slower; ``FIREGRID_PURE_PYTHON=1`` at install asks for that on purpose.
+
+An extension module is imported before its ``.py``. In a source checkout installed with ``pip
+install -e .`` an edited hot module would therefore keep running its old compiled self, so
+the build records each compiled source's SHA-256 (``_compiled_sources.json``) and
+:func:`check` refuses to start on a mismatch, naming the module and the command that rebuilds.
+This module is not compiled itself and reads no clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.machinery
+import json
+from pathlib import Path
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+SOURCES_FILE = PACKAGE_DIR / "_compiled_sources.json"
+
+# The modules every message passes through: MQTT packets → topic → codec → Reading → line
+# protocol, the liveness tracker and rate limit, and the rules engine with its conditions.
+HOT_MODULES: tuple[str, ...] = (
+    "gateway.model",
+    "gateway.pipeline",
+    "gateway.ratelimit",
+    "gateway.tracker",
+    "gateway.ingest.packets",
+    "gateway.ingest.connection",
+    "gateway.ingest.topics",
+    "gateway.codecs.base",
+    "gateway.codecs.binary_struct",
+    "gateway.codecs.depth",
+    "gateway.codecs.json_map",
+    "gateway.sinks.lineprotocol",
+    "gateway.rules.base",
+    "gateway.rules.engine",
+    "gateway.rules.outcomes",
+    "gateway.rules.runtime",
+    "gateway.rules.store",
+    "gateway.rules.conditions.correlation",
+    "gateway.rules.conditions.inactivity",
+    "gateway.rules.conditions.level",
+    "gateway.rules.conditions.patrol",
+    "gateway.rules.conditions.predicates",
+    "gateway.rules.conditions.repeat",
+    "gateway.rules.conditions.scan",
+    "gateway.rules.conditions.storm",
+)
+
+REBUILD_HINT = (
+    "run `.venv/bin/pip install -e .` again to rebuild it (or `FIREGRID_PURE_PYTHON=1 pip "
+    "install -e .` for no compiled modules)"
+)
+
+
+class StaleBuildError(ImportError):
+    """A compiled hot module was built from a different source than the one beside it."""
+
+
+def source_path(module: str) -> Path:
+    """``gateway.rules.engine`` → ``<package dir>/rules/engine.py``."""
+    parts = module.split(".")
+    return PACKAGE_DIR.joinpath(*parts[1:-1], parts[-1] + ".py")
+
+
+def source_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def extension_path(module: str) -> Path | None:
+    """The module's compiled extension beside its source, if one is there."""
+    source = source_path(module)
+    for suffix in importlib.machinery.EXTENSION_SUFFIXES:
+        candidate = source.with_name(source.stem + suffix)
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def built_from() -> dict[str, str]:
+    """Module → SHA-256 of the source each extension was compiled from ({} if none were)."""
+    try:
+        recorded = json.loads(SOURCES_FILE.read_text())
+    except FileNotFoundError:
+        return {}
+    return {str(k): str(v) for k, v in recorded.items()}
+
+
+def compiled_modules() -> list[str]:
+    """The hot modules that have a compiled extension on disk (in :data:`HOT_MODULES` order)."""
+    return [m for m in HOT_MODULES if extension_path(m) is not None]
+
+
+def stale_modules() -> list[str]:
+    """Compiled hot modules whose source is no longer the one they were built from."""
+    recorded = built_from()
+    stale = []
+    for module in compiled_modules():
+        source = source_path(module)
+        # An install without the sources beside its extensions has nothing to go stale.
+        if source.exists() and recorded.get(module) != source_digest(source):
+            stale.append(module)
+    return stale
+
+
+def check() -> None:
+    """Raise :class:`StaleBuildError` if a compiled module would run an older source."""
+    stale = stale_modules()
+    if stale:
+        names = ", ".join(stale)
+        raise StaleBuildError(f"compiled from an older source: {names}; {REBUILD_HINT}")
+
+
+def hot_path() -> str:
+    """``compiled``, ``pure`` or ``partial``: the ``hot_path`` label of ``firegrid_build_info``."""
+    done = len(compiled_modules())
+    return "pure" if done == 0 else "compiled" if done == len(HOT_MODULES) else "partial"
+
+
+def describe() -> str:
+    """One line for the start-up log: compiled or pure Python."""
+    done = compiled_modules()
+    if not done:
+        return "hot path: pure Python (no modules compiled at install; see README, Performance)"
+    if len(done) == len(HOT_MODULES):
+        return f"hot path: compiled with mypyc ({len(done)} modules)"
+    missing = ", ".join(m for m in HOT_MODULES if m not in done)
+    return f"hot path: partly compiled ({len(done)} of {len(HOT_MODULES)}; not: {missing})"
