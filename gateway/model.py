@@ -1,7 +1,8 @@
 """Domain value objects shared by every stage of the pipeline.
 
-Plain, typed, immutable dataclasses: pydantic validates at the edges (MQTT payloads,
-REST bodies, YAML files) and turns what it accepts into these.
+Plain, typed, immutable classes: pydantic validates at the edges (MQTT payloads, REST
+bodies, YAML files) and turns what it accepts into these. Compiled with the hot path
+(``gateway.compiled``): no class here is meant to be subclassed or patched.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ class Reading:
     cable temperatures arrives as ``cable_temp_c_1`` … ``cable_temp_c_4``.
 
     Immutable: every attribute is ``Final`` (mypy refuses an assignment; compiled, the
-    attributes are read-only).
+    attributes are read-only). Not a dataclass: compiled, a dataclass's generated
+    ``__init__`` may not assign its own ``Final`` fields.
     """
 
     __slots__ = ("device_id", "fields", "measurement", "profile", "seq", "ts")
