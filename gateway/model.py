@@ -7,12 +7,26 @@ bodies, YAML files) and turns what it accepts into these. Compiled with the hot 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Final
 
 FieldValue = bool | int | float | str
+
+
+def nan_for_none(value: float | None) -> float:
+    """How per-device objects keep an optional number: compiled (``gateway.compiled``), a
+    ``float`` attribute is stored in the object itself, an optional one as a float object of
+    its own — 24 bytes more per value, 2.3 MiB per such attribute over 100k devices. NaN
+    stands for None behind a ``float | None`` property (:func:`none_for_nan`)."""
+    return math.nan if value is None else value
+
+
+def none_for_nan(stored: float) -> float | None:
+    return None if math.isnan(stored) else stored
+
 
 # What almost every device has: no threshold of its own. One shared empty mapping instead of an
 # empty dict per device (64 bytes each, 6 MiB in a district of 100k). A plain dict, so that
@@ -96,6 +110,8 @@ class Device:
     """
 
     __slots__ = (
+        "_lat",
+        "_lon",
         "address",
         "building",
         "commissioning_until",
@@ -105,8 +121,6 @@ class Device:
         "grid",
         "id",
         "installer",
-        "lat",
-        "lon",
         "name",
         "profile",
         "street",
@@ -134,14 +148,22 @@ class Device:
         self.address: Final = location.address
         self.building: Final = location.building
         self.floor: Final = location.floor
-        self.lat: Final = location.lat
-        self.lon: Final = location.lon
+        self._lat: Final = nan_for_none(location.lat)  # see nan_for_none: 4.6 MiB per 100k
+        self._lon: Final = nan_for_none(location.lon)
         self.external_id: Final = external_id
         self.thresholds: Final = thresholds
         self.community: Final = community
         self.street: Final = street
         self.installer: Final = installer
         self.commissioning_until: Final = commissioning_until
+
+    @property
+    def lat(self) -> float | None:
+        return none_for_nan(self._lat)
+
+    @property
+    def lon(self) -> float | None:
+        return none_for_nan(self._lon)
 
     @property
     def location(self) -> Location:

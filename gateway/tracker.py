@@ -7,12 +7,15 @@ after that.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 
 import orjson
 
 from gateway.model import DeviceStatus, FieldValue
+
+NEVER = -math.inf  # DeviceState's time of something that has not happened yet
 
 
 class DeviceState:
@@ -23,9 +26,14 @@ class DeviceState:
     per device would cost ~300 bytes more, a tuple of value objects ~100 (an electrical-fire
     monitor's eight floats are 256 bytes as objects, 50 as text). They are read back only by
     the REST API and the saves.
+
+    The two times are plain floats, :data:`NEVER` until set, behind ``float | None``
+    properties: compiled (``gateway.compiled``), a ``float`` attribute is stored in the object
+    itself, where an optional one is a float object of its own per value — 48 bytes per
+    device, and an allocation per message.
     """
 
-    __slots__ = ("_names", "_values", "last_seen", "latest_ts", "online")
+    __slots__ = ("_heard_at", "_latest_at", "_names", "_values", "online")
 
     def __init__(
         self,
@@ -34,13 +42,39 @@ class DeviceState:
         latest: Mapping[str, FieldValue] | None = None,
         latest_ts: float | None = None,
     ) -> None:
-        self.last_seen = last_seen
+        self._heard_at: float = NEVER if last_seen is None else last_seen
+        self._latest_at: float = NEVER if latest_ts is None else latest_ts
         self.online = online
-        self.latest_ts = latest_ts
         self._names: tuple[str, ...] = ()
         self._values: str | tuple[FieldValue, ...] = "[]"
         if latest:
             self.merge(latest)
+
+    @property
+    def last_seen(self) -> float | None:
+        """When the device was last heard (receive time); None if never."""
+        return None if self._heard_at == NEVER else self._heard_at
+
+    @property
+    def latest_ts(self) -> float | None:
+        """The time of the reading the latest values came with; None before any."""
+        return None if self._latest_at == NEVER else self._latest_at
+
+    def heard(self, at: float) -> bool:
+        """A message received at ``at``; True when it brings the device (back) online."""
+        if at > self._heard_at:
+            self._heard_at = at
+        came_online = not self.online
+        self.online = True
+        return came_online
+
+    def take(self, ts: float, fields: Mapping[str, FieldValue]) -> bool:
+        """A reading's values, unless they are older than the latest; True if taken."""
+        if ts < self._latest_at:
+            return False
+        self.merge(fields)
+        self._latest_at = ts
+        return True
 
     @property
     def latest(self) -> dict[str, FieldValue]:
@@ -85,18 +119,14 @@ class DeviceTracker:
         state = self._states.get(device_id)
         if state is None:
             state = self._states[device_id] = DeviceState()
-        if state.last_seen is None or at > state.last_seen:
-            state.last_seen = at
-        came_online = not state.online
-        state.online = True
         self._changed.add(device_id)
-        return came_online
+        return state.heard(at)
 
     def update(self, device_id: str, ts: float, fields: Mapping[str, FieldValue]) -> None:
-        state = self._states.setdefault(device_id, DeviceState())
-        if state.latest_ts is None or ts >= state.latest_ts:
-            state.merge(fields)
-            state.latest_ts = ts
+        state = self._states.get(device_id)
+        if state is None:
+            state = self._states[device_id] = DeviceState()
+        if state.take(ts, fields):
             self._changed.add(device_id)
 
     def sweep(
@@ -113,10 +143,11 @@ class DeviceTracker:
         online = offline = never = 0
         for device_id, limit in offline_after.items():
             state = states.get(device_id)
-            if state is None or state.last_seen is None:
+            last_seen = None if state is None else state.last_seen
+            if state is None or last_seen is None:
                 never += 1
                 continue
-            if state.online and now - state.last_seen > limit:
+            if state.online and now - last_seen > limit:
                 state.online = False
                 gone.append(device_id)
                 self._changed.add(device_id)

@@ -10,24 +10,34 @@ tick that sees it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, Self
 
-from gateway.model import Device, Reading
+from gateway.model import Device, Reading, nan_for_none, none_for_nan
 from gateway.rules.base import Context, DeviceRule, RuleMeta, State, Tick
 from gateway.rules.outcomes import Outcome
 from gateway.rules.schedule import PatrolSchedule
 
 
 class PatrolState(State):
-    __slots__ = ("anchor", "held", "overdue_at", "scanned", "schedule")
+    __slots__ = ("_overdue_at", "anchor", "held", "scanned", "schedule")
 
     def __init__(self, anchor: float, scanned: bool) -> None:
         self.anchor = anchor  # the latest scan, or when watching began
         self.scanned = scanned
         self.held = False
-        self.overdue_at: float | None = None  # cached: computed from anchor and schedule
+        self._overdue_at = math.nan  # see gateway.model.nan_for_none
         self.schedule = ""
+
+    @property
+    def overdue_at(self) -> float | None:
+        """Cached: computed from anchor and schedule (None: not yet, or never overdue)."""
+        return none_for_nan(self._overdue_at)
+
+    @overdue_at.setter
+    def overdue_at(self, value: float | None) -> None:
+        self._overdue_at = nan_for_none(value)
 
     def dump(self) -> Any:
         return [self.anchor, self.scanned, self.held, self.overdue_at, self.schedule]

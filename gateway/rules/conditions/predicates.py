@@ -9,11 +9,12 @@ Field names are resolved against the profile when compiling: a channel pattern s
 
 from __future__ import annotations
 
+import math
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Self
 
-from gateway.model import Device, FieldValue
+from gateway.model import Device, FieldValue, nan_for_none, none_for_nan
 from gateway.rules.base import Detail, State
 from gateway.rules.params import Param
 
@@ -24,7 +25,18 @@ NUMBER = (int, float)  # a prebuilt tuple: `int | float` inline costs a union pe
 class LevelState(State):
     """A condition that holds or not: since when, whether it has fired, and a rate reference."""
 
-    __slots__ = ("detail", "due_at", "fired", "on", "rate", "ref_t", "ref_v", "since", "test", "ts")
+    __slots__ = (
+        "_ref_t",
+        "detail",
+        "due_at",
+        "fired",
+        "on",
+        "rate",
+        "ref_v",
+        "since",
+        "test",
+        "ts",
+    )
 
     def __init__(self) -> None:
         self.on = False
@@ -34,7 +46,7 @@ class LevelState(State):
         self.due_at: float | None = None  # hold timer while on and not yet fired
         self.test = False
         self.detail: Detail | None = None  # the values that started the breach (for a timer)
-        self.ref_t: float | None = None  # rate: the reference sample
+        self._ref_t = math.nan  # rate: the reference sample (see gateway.model.nan_for_none)
         self.ref_v = 0.0
         self.rate = 0.0
 
@@ -58,6 +70,14 @@ class LevelState(State):
         (st.on, st.since, st.fired, st.ts, st.due_at, st.test) = data[:6]
         (st.detail, st.ref_t, st.ref_v, st.rate) = data[6:]
         return st
+
+    @property
+    def ref_t(self) -> float | None:
+        return none_for_nan(self._ref_t)
+
+    @ref_t.setter
+    def ref_t(self, value: float | None) -> None:
+        self._ref_t = nan_for_none(value)
 
     def due(self) -> float | None:
         return self.due_at
