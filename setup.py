@@ -48,7 +48,7 @@ class OptionalBuildExt(build_ext):
             (where / "gateway" / "_compiled_sources.json").unlink(missing_ok=True)
         sys.stderr.write(
             f"\nfiregrid: the hot path could not be compiled ({exc}); installing it as pure "
-            "Python, which works the same but costs ~1.8x the CPU per message. For the "
+            "Python, which works the same but costs ~1.5x the CPU per message. For the "
             "compiled build install a C compiler and the Python headers (Debian: gcc "
             "python3-dev) and install again.\n\n"
         )
