@@ -273,13 +273,10 @@ class Gateway:
     ) -> Awaitable[object] | None:
         """One MQTT message through the pipeline and the rules; the PUBACK follows when this
         returns — after the incident is written, when the message raised or cleared one."""
-        reading = self.pipeline.handle(topic, payload, received_at)
-        if reading is None:
+        accepted = self.pipeline.accept(topic, payload, received_at)
+        if accepted is None:
             return None
-        device = self.registry.by_id(reading.device_id)
-        if device is None:
-            return None
-        outcomes = self.rules.on_reading(reading, device, received_at)
+        outcomes = self.rules.on_reading(accepted.reading, accepted.device, received_at)
         return self._apply(outcomes) if outcomes else None
 
     async def _make_way(self) -> None:

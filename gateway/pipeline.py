@@ -44,6 +44,13 @@ class Source(NamedTuple):
     decoded: Decoded | None
 
 
+class Accepted(NamedTuple):
+    """A message the pipeline kept: its Reading and the registered device it came from."""
+
+    reading: Reading
+    device: Device
+
+
 class Pipeline:
     def __init__(
         self,
@@ -108,6 +115,12 @@ class Pipeline:
 
     def handle(self, topic: str, payload: bytes, received_at: float) -> Reading | None:
         """Process one message; return the accepted Reading, or None when nothing was kept."""
+        accepted = self.accept(topic, payload, received_at)
+        return None if accepted is None else accepted.reading
+
+    def accept(self, topic: str, payload: bytes, received_at: float) -> Accepted | None:
+        """:meth:`handle`, returning the device with the Reading (the rules need both: no
+        second registry lookup)."""
         self._m_messages.inc()
         if len(payload) > self._max_payload:
             self._reject("oversize", topic, f"{len(payload)} bytes > {self._max_payload}")
@@ -147,7 +160,7 @@ class Pipeline:
             decoded.seq,
         )
         self._accept(reading, device)
-        return reading
+        return Accepted(reading, device)
 
     def heartbeat(self, device: Device, at: float) -> None:
         if self._tracker.seen(device.id, at):

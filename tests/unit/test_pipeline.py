@@ -137,6 +137,20 @@ def test_device_keys_from_topic_external_id_and_payload(h: Harness) -> None:
     }
 
 
+def test_accept_hands_the_rules_the_device_each_key_kind_resolved_to(h: Harness) -> None:
+    """Gateway.on_message takes the device from here, not from a second registry lookup."""
+    scan = {"tag": "04:A2:2B:1C:5F:80", "worker_id": "w1", "result": "ok"}
+    for topic, payload, device in (
+        ("devices/sd-1/up", VALID, SMOKE),
+        ("zigbee2mqtt/lobby-1F", orjson.dumps({"smoke": False}), Z2M),
+        ("patrol/phone-w1/scan", orjson.dumps(scan), TAG),
+    ):
+        accepted = h.pipeline.accept(topic, payload, T0)
+        assert accepted is not None and accepted.device is device
+        assert accepted.reading.device_id == device.id
+    assert h.pipeline.accept("devices/nobody/up", VALID, T0) is None
+
+
 def test_any_message_is_a_heartbeat_and_status_changes_are_written(h: Harness) -> None:
     pipeline, sink, tracker = h.pipeline, h.sink, h.tracker
     assert tracker.status("sd-1") is DeviceStatus.NEVER_SEEN
