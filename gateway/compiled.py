@@ -54,8 +54,9 @@ HOT_MODULES: tuple[str, ...] = (
 )
 
 REBUILD_HINT = (
-    "run `.venv/bin/pip install -e .` again to rebuild it (or `FIREGRID_PURE_PYTHON=1 pip "
-    "install -e .` for no compiled modules)"
+    "run `.venv/bin/pip install -e .` again to rebuild (or `FIREGRID_PURE_PYTHON=1 pip "
+    "install -e .` for no compiled modules); an extension of a module no longer compiled "
+    "is deleted by hand"
 )
 
 
@@ -97,11 +98,25 @@ def compiled_modules() -> list[str]:
     return [m for m in HOT_MODULES if extension_path(m) is not None]
 
 
+def extensions_on_disk() -> list[str]:
+    """Every module under the package with an extension file, listed or not: one left over
+    from a module since dropped from :data:`HOT_MODULES` would shadow its source all the same."""
+    suffixes = importlib.machinery.EXTENSION_SUFFIXES  # the most specific first
+    found = []
+    for path in PACKAGE_DIR.rglob("*"):
+        suffix = next((x for x in suffixes if path.name.endswith(x)), None)
+        if suffix is not None:
+            parts = path.relative_to(PACKAGE_DIR).parts
+            found.append(".".join(["gateway", *parts[:-1], parts[-1].removesuffix(suffix)]))
+    return sorted(found)
+
+
 def stale_modules() -> list[str]:
-    """Compiled hot modules whose source is no longer the one they were built from."""
+    """Compiled modules whose source is not the one they were built from (or that the last
+    build did not compile at all)."""
     recorded = built_from()
     stale = []
-    for module in compiled_modules():
+    for module in extensions_on_disk():
         source = source_path(module)
         # An install without the sources beside its extensions has nothing to go stale.
         if source.exists() and recorded.get(module) != source_digest(source):

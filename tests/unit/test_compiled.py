@@ -109,3 +109,13 @@ def test_metrics_say_whether_the_hot_path_is_compiled() -> None:
     )
     assert expected in text
     assert compiled.hot_path() == ("compiled" if compiled.compiled_modules() else "pure")
+
+
+def test_an_extension_left_over_from_a_module_no_longer_compiled_is_stale(package: Path) -> None:
+    """It would shadow its source as any extension does, so it is refused like a stale one."""
+    _build(package, "gateway.pipeline")
+    (package / "metrics.py").write_text("C = 3\n")
+    (package / ("metrics" + SUFFIX)).write_bytes(b"\x7fELF")  # from a build that listed it
+    assert compiled.stale_modules() == ["gateway.metrics"]
+    with pytest.raises(compiled.StaleBuildError, match=r"gateway\.metrics"):
+        compiled.check()
