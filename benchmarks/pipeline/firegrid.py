@@ -77,18 +77,19 @@ class Firegrid:
         wait_until(ready, timeout, "firegrid run answering /healthz", interval=0.02)
         return time.perf_counter() - started
 
-    def imports_from(self) -> str:
-        """Where ``firegrid run`` will import ``gateway`` from (checked, not assumed)."""
-        cmd = [sys.executable, "-c", "import gateway; print(gateway.__file__)"]
-        out = subprocess.run(cmd, env=self.env, cwd=self.source, capture_output=True, text=True)
-        return out.stdout.strip()
-
-    def hot_path(self) -> str:
-        """``compiled``, ``pure`` or ``partial`` (``gateway.compiled``; "unknown" before it)."""
-        probe = "import gateway.compiled as c; print(c.hot_path())"
+    def imports(self) -> dict[str, str]:
+        """What ``firegrid run`` will import (checked, not assumed): where ``gateway`` comes
+        from, and whether its hot path is compiled (``gateway.compiled``; "unknown" before
+        that module existed)."""
+        probe = (
+            "import gateway; print(gateway.__file__)\n"
+            "try:\n    import gateway.compiled as c; print(c.hot_path())\n"
+            "except ImportError:\n    print('unknown')"
+        )
         cmd = [sys.executable, "-c", probe]
         out = subprocess.run(cmd, env=self.env, cwd=self.source, capture_output=True, text=True)
-        return out.stdout.strip() if out.returncode == 0 else "unknown"
+        lines = out.stdout.split()
+        return {"imported_from": lines[0] if lines else "", "hot_path": lines[-1] if lines else ""}
 
     def stop(self) -> int | None:
         code = stop(self.proc, grace=60) if self.proc is not None else None

@@ -366,8 +366,7 @@ class Run:
             self.workdir / "firegrid.log",
         )
         self._stack.callback(gw.stop)
-        r.meta["firegrid"]["imported_from"] = gw.imports_from()
-        r.meta["firegrid"]["hot_path"] = gw.hot_path()
+        r.meta["firegrid"] |= gw.imports()
         r.startup["empty_ready_s"] = round(gw.start(), 3)
         assert gw.meter is not None
         time.sleep(1.0)
