@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.pipeline.report import text
+from gateway import compiled
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,6 +83,10 @@ def test_the_smoke_benchmark_counts_every_point_back_for_firegrid_and_node_red(
     assert 0 < latency["p50_ms"] <= latency["p99_ms"] <= latency["max_ms"]
 
     assert report["memory"]["devices"] == report["meta"]["fleet"]["devices"] == 1000
+    # The gateway measured is the one installed here: compiled, imported from this tree.
+    firegrid = report["meta"]["firegrid"]
+    assert firegrid["hot_path"] == compiled.hot_path()  # compiled here: see test_compiled
+    assert firegrid["imported_from"] == str(Path(compiled.__file__).with_name("__init__.py"))
     assert report["memory"]["rss_mib"] > 0 and report["startup"]["ready_s"] > 0
     assert {t["name"].split(" (")[0] for t in report["targets"]} >= {
         "gateway CPU per message",
