@@ -12,7 +12,7 @@ import logging
 import secrets
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -30,6 +30,7 @@ from gateway.audit import AuditLog
 from gateway.config import Settings
 from gateway.console import Console
 from gateway.dashboards.points import incident_point, sink_field_roles
+from gateway.flow import MessageFlow
 from gateway.heap import SETTLE_S, HeapSteward, LoopLag
 from gateway.incidents import IncidentService, Transition, load_incident_config
 from gateway.incidents.store import SqliteIncidentStore
@@ -243,6 +244,8 @@ class Gateway:
             self.clock,
         )
         self._stack.push_async_callback(self.rules.close, self._outcomes_durable)
+        # What the MQTT clients call for each message (gateway.flow).
+        self.on_message = MessageFlow(self.pipeline, self.rules, self._apply)
         self.ack_signer = AckSigner(ack_secret(s.ack_secret, s.data_dir), self.clock)
         self.bridge = Bridge(
             s,
@@ -267,17 +270,6 @@ class Gateway:
         self.console = await Console.open(s, self.metrics, self.clock)
         self._stack.push_async_callback(self.console.close)
         self.incidents.subscribe(self.console.events.publish)
-
-    def on_message(
-        self, topic: str, payload: bytes, received_at: float
-    ) -> Awaitable[object] | None:
-        """One MQTT message through the pipeline and the rules; the PUBACK follows when this
-        returns — after the incident is written, when the message raised or cleared one."""
-        accepted = self.pipeline.accept(topic, payload, received_at)
-        if accepted is None:
-            return None
-        outcomes = self.rules.on_reading(accepted.reading, accepted.device, received_at)
-        return self._apply(outcomes) if outcomes else None
 
     async def _make_way(self) -> None:
         """Between two steps of bulk work (sweeps, rule passes, saves): let the loop run, and

@@ -23,12 +23,15 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parent
 SOURCES_FILE = PACKAGE_DIR / "_compiled_sources.json"
 
-# The modules every message passes through: MQTT packets → topic → codec → Reading → line
-# protocol, the liveness tracker and rate limit, and the rules engine with its conditions.
+# The modules every message passes through: MQTT packets → the message flow → topic → codec →
+# Reading → line protocol and the sink's buffer, the liveness tracker and rate limit, and the
+# rules engine with its conditions.
 HOT_MODULES: tuple[str, ...] = (
     "gateway.model",
+    "gateway.flow",
     "gateway.pipeline",
     "gateway.ratelimit",
+    "gateway.tally",
     "gateway.tracker",
     "gateway.ingest.packets",
     "gateway.ingest.connection",
@@ -37,10 +40,12 @@ HOT_MODULES: tuple[str, ...] = (
     "gateway.codecs.binary_struct",
     "gateway.codecs.depth",
     "gateway.codecs.json_map",
+    "gateway.sinks.linebuffer",
     "gateway.sinks.lineprotocol",
     "gateway.rules.base",
     "gateway.rules.engine",
     "gateway.rules.outcomes",
+    "gateway.rules.params",
     "gateway.rules.runtime",
     "gateway.rules.store",
     "gateway.rules.conditions.correlation",

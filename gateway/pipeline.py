@@ -9,16 +9,17 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from typing import NamedTuple, Protocol
+from typing import Final, Protocol
 
 from gateway.codecs import Codec, Decoded, DecodeError, build_codec
 from gateway.ingest.topics import TopicRouter
-from gateway.metrics import LoopCounter, Metrics
+from gateway.metrics import Metrics
 from gateway.model import Device, FieldValue, Reading
 from gateway.profiles import DeviceProfile
 from gateway.ratelimit import DeviceRateLimit
 from gateway.ratelog import RateLimitedLogger
-from gateway.sinks.base import Sink
+from gateway.sinks.base import PointWriter, Sink
+from gateway.tally import Tally
 from gateway.tracker import DeviceTracker
 from gateway.unregistered import UnregisteredLog
 
@@ -30,25 +31,35 @@ STATUS_MEASUREMENT = "device_status"
 class DeviceDirectory(Protocol):
     """The registry's in-memory index, as the hot path sees it."""
 
-    def by_id(self, device_id: str) -> Device | None: ...
+    def index(self) -> tuple[dict[str, Device], dict[str, Device]]:
+        """The live dicts by device id and by external id (read here, never changed)."""
+        ...
 
-    def by_external_id(self, external_id: str) -> Device | None: ...
+
+# Source and Accepted are plain classes, not NamedTuples: compiled, a NamedTuple is still
+# built by its interpreted __new__, a Python call on every message.
 
 
-class Source(NamedTuple):
+class Source:
     """Who sent a message and how to read it. ``decoded`` is already there when the device was
     named inside the payload (a patrol scan): the payload is parsed once, not twice."""
 
-    device: Device
-    codec: Codec
-    decoded: Decoded | None
+    __slots__ = ("codec", "decoded", "device")
+
+    def __init__(self, device: Device, codec: Codec, decoded: Decoded | None) -> None:
+        self.device: Final = device
+        self.codec: Final = codec
+        self.decoded: Final = decoded
 
 
-class Accepted(NamedTuple):
+class Accepted:
     """A message the pipeline kept: its Reading and the registered device it came from."""
 
-    reading: Reading
-    device: Device
+    __slots__ = ("device", "reading")
+
+    def __init__(self, reading: Reading, device: Device) -> None:
+        self.reading: Final = reading
+        self.device: Final = device
 
 
 class Pipeline:
@@ -66,16 +77,16 @@ class Pipeline:
         self._profiles = profiles
         self._codecs: dict[str, Codec] = {n: build_codec(p) for n, p in profiles.items()}
         self.router = TopicRouter(profiles)
-        self._directory = directory
-        self._sinks = sinks
+        self._by_id, self._by_external_id = directory.index()
+        self._writers: list[PointWriter] = [sink.writer for sink in sinks]
         self._tracker = tracker
         self._unregistered = unregistered
         self._metrics = metrics
         self._max_payload = max_payload_bytes
         self._rate_limit = rate_limit or DeviceRateLimit()
         self._log = RateLimitedLogger(log)
-        self._m_messages = metrics.messages
-        self._m_readings: dict[str, LoopCounter] = {}  # per measurement: .labels() costs ~1 µs
+        self._m_messages = metrics.messages.tally
+        self._m_readings: dict[str, Tally] = {}  # per measurement: .labels() costs ~1 µs
 
     def _reject(self, reason: str, topic: str, detail: str) -> None:
         self._metrics.rejected.labels(reason).inc()
@@ -97,11 +108,11 @@ class Pipeline:
                 self._reject(exc.problem.reason, topic, exc.problem.detail)
                 return None
             key = decoded.device_key or ""
-            device = self._directory.by_id(key) or self._directory.by_external_id(key)
+            device = self._by_id.get(key) or self._by_external_id.get(key)
         elif route.key_kind == "device_id":
-            device = self._directory.by_id(key)
+            device = self._by_id.get(key)
         else:
-            device = self._directory.by_external_id(key)
+            device = self._by_external_id.get(key)
         if device is None:
             self._unregistered.record(topic, key, payload, at)
             self._reject("unknown_device", topic, f"no registered device {key!r}")
@@ -128,13 +139,16 @@ class Pipeline:
         source = self.resolve(topic, payload, received_at)
         if source is None:
             return None
-        device, codec, decoded = source
+        device, codec, decoded = source.device, source.codec, source.decoded
         if not self._rate_limit.allow(device.id, received_at):
             # Dropped before the heartbeat and the decode: a flood costs no sink or rule work.
             self._metrics.throttled.labels(device.id).inc()
             self._reject("rate_limited", topic, f"device {device.id} is over its message rate")
             return None
-        self.heartbeat(device, received_at)  # any message from a registered device is a heartbeat
+        # Any message from a registered device is a heartbeat.
+        state = self._tracker.changing(device.id)
+        if state.heard(received_at):
+            self.status_change(device, online=True, at=received_at)
         if decoded is None:
             try:
                 decoded = codec.decode(payload, received_at)
@@ -159,12 +173,9 @@ class Pipeline:
             decoded.fields,
             decoded.seq,
         )
+        state.take(reading.ts, reading.fields)  # the latest values, for the API and the saves
         self._accept(reading, device)
         return Accepted(reading, device)
-
-    def heartbeat(self, device: Device, at: float) -> None:
-        if self._tracker.seen(device.id, at):
-            self.status_change(device, online=True, at=at)
 
     def status_change(self, device: Device, online: bool, at: float) -> None:
         """Write a ``device_status`` point (online 1/0) when a device comes or goes."""
@@ -173,16 +184,15 @@ class Pipeline:
             # Where the device is, for the officers' map of devices coloured by state.
             fields["lat"], fields["lon"] = device.lat, device.lon
         point = Reading(device.id, device.profile, STATUS_MEASUREMENT, at, fields)
-        for sink in self._sinks:
-            sink.write(point, device)
+        for writer in self._writers:
+            writer.write(point, device)
 
     def _accept(self, reading: Reading, device: Device) -> None:
-        self._tracker.update(device.id, reading.ts, reading.fields)
         counter = self._m_readings.get(reading.measurement)
         if counter is None:
             counter = self._m_readings[reading.measurement] = self._metrics.readings.labels(
                 reading.measurement
-            )
+            ).tally
         counter.inc()
-        for sink in self._sinks:
-            sink.write(reading, device)
+        for writer in self._writers:
+            writer.write(reading, device)

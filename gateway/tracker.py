@@ -116,11 +116,7 @@ class DeviceTracker:
 
     def seen(self, device_id: str, at: float) -> bool:
         """Record a message; True when the device has just come (back) online."""
-        state = self._states.get(device_id)
-        if state is None:
-            state = self._states[device_id] = DeviceState()
-        self._changed.add(device_id)
-        return state.heard(at)
+        return self.changing(device_id).heard(at)
 
     def update(self, device_id: str, ts: float, fields: Mapping[str, FieldValue]) -> None:
         state = self._states.get(device_id)
@@ -128,6 +124,15 @@ class DeviceTracker:
             state = self._states[device_id] = DeviceState()
         if state.take(ts, fields):
             self._changed.add(device_id)
+
+    def changing(self, device_id: str) -> DeviceState:
+        """The device's state (made on its first message), marked changed: the pipeline hears
+        a message and later takes its reading on the one state, one lookup per message."""
+        state = self._states.get(device_id)
+        if state is None:
+            state = self._states[device_id] = DeviceState()
+        self._changed.add(device_id)
+        return state
 
     def sweep(
         self,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -25,15 +25,33 @@ class Problem:
     detail: str
 
 
-@dataclass(slots=True)
 class Decoded:
-    """A codec's output, before the device is resolved and a Reading is made."""
+    """A codec's output, before the device is resolved and a Reading is made.
 
-    fields: dict[str, FieldValue]
-    ts: float
-    seq: int | None = None
-    device_key: str | None = None
-    problems: list[Problem] = field(default_factory=list)
+    A plain class, not a dataclass: compiled, a dataclass keeps the ``__init__`` the
+    dataclasses module writes in Python, an interpreted call on every message."""
+
+    __slots__ = ("device_key", "fields", "problems", "seq", "ts")
+
+    def __init__(
+        self,
+        fields: dict[str, FieldValue],
+        ts: float,
+        seq: int | None = None,
+        device_key: str | None = None,
+        problems: list[Problem] | None = None,
+    ) -> None:
+        self.fields = fields
+        self.ts = ts
+        self.seq = seq
+        self.device_key = device_key
+        self.problems: list[Problem] = [] if problems is None else problems
+
+    def __repr__(self) -> str:
+        return (
+            f"Decoded(fields={self.fields!r}, ts={self.ts!r}, seq={self.seq!r}, "
+            f"device_key={self.device_key!r}, problems={self.problems!r})"
+        )
 
 
 class DecodeError(Exception):
@@ -47,7 +65,9 @@ class DecodeError(Exception):
 Checker = Callable[[str, Any, dict[str, FieldValue], list[Problem]], None]
 
 
-def _number(name: str, spec: FieldSpec, value: Any, problems: list[Problem]) -> float | None:
+def _number(name: str, spec: FieldSpec, value: Any, problems: list[Problem]) -> int | float | None:
+    # int | float, not float: compiled, a float result would turn a large int into the
+    # nearest double (2**53 + 1 → 2**53) before an int field keeps it.
     if isinstance(value, bool) or not isinstance(value, int | float):
         problems.append(Problem("wrong_type", f"{name}: expected a number, got {value!r:.40}"))
         return None

@@ -101,6 +101,12 @@ class Registry:
     def by_external_id(self, key: str) -> Device | None:
         return self._by_external_id.get(key)
 
+    def index(self) -> tuple[dict[str, Device], dict[str, Device]]:
+        """The live dicts by id and by external id, for the pipeline to read directly (a
+        lookup from compiled code, no Python call). Kept current in place, never rebound:
+        read them, never change them."""
+        return self._by_id, self._by_external_id
+
     # -- reads -------------------------------------------------------------------------------
 
     def devices(self) -> list[Device]:

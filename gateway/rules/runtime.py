@@ -54,13 +54,14 @@ class RegistryTopology:
 
     def __init__(self, registry: Registry, tracker: DeviceTracker) -> None:
         self._registry = registry
+        self._by_id = registry.index()[0]
         self._tracker = tracker
 
     def devices(self) -> Iterable[Device]:
         return self._registry.all_devices()
 
     def device(self, device_id: str) -> Device | None:
-        return self._registry.by_id(device_id)
+        return self._by_id.get(device_id)
 
     def last_seen(self, device_id: str) -> float | None:
         state = self._tracker.get(device_id)

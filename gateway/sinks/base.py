@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Self
+from typing import Protocol, Self
 
 from gateway.model import Device, Reading
 
@@ -20,6 +20,12 @@ class SinkHealth:
     spooled: int = 0
 
 
+class PointWriter(Protocol):
+    """Where the pipeline hands each point: a sink's :attr:`Sink.writer`."""
+
+    def write(self, reading: Reading, device: Device) -> None: ...
+
+
 class Sink(abc.ABC):
     """Receives every accepted reading. ``write`` never blocks ingest: it only buffers.
 
@@ -32,6 +38,12 @@ class Sink(abc.ABC):
     @abc.abstractmethod
     def write(self, reading: Reading, device: Device) -> None:
         """Buffer one reading with the device it came from (for tags: grid, community, …)."""
+
+    @property
+    def writer(self) -> PointWriter:
+        """What the pipeline calls for each point: the sink itself, or a compiled write path
+        of its own (InfluxDB's), so that no Python frame stands between compiled stages."""
+        return self
 
     @abc.abstractmethod
     def health(self) -> SinkHealth: ...

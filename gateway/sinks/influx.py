@@ -41,6 +41,7 @@ from gateway.metrics import Metrics
 from gateway.model import Device, Reading
 from gateway.ratelog import RateLimitedLogger
 from gateway.sinks.base import Sink, SinkHealth
+from gateway.sinks.linebuffer import LineBuffer
 from gateway.sinks.lineprotocol import LineProtocol
 from gateway.sinks.spool import Spool
 
@@ -229,18 +230,23 @@ class InfluxSink(Sink):
             raise ValueError("max_buffer_points must be at least batch_size")
         self.name = name
         self._config = config
-        self._lines = LineProtocol(tag_fields, string_fields)
+        self._wake = asyncio.Event()
         self._transport: _Transport = (
             _V1Transport(config) if config.api == "v1" else _V2Transport(config)
         )
-        self._buffer: deque[str] = deque()
+        self._points = LineBuffer(
+            LineProtocol(tag_fields, string_fields),
+            config.max_buffer_points,
+            config.batch_size,
+            on_batch=self._wake.set,
+            on_overflow=self._overflowed,
+        )
+        self._buffer: deque[str] = self._points.points  # the sender's end of it
         self._in_flight = 0
         self._spool = Spool(config.spool_dir, config.spool_max_bytes, f"{name} spool")
         # Points accepted into / gone out of the sink (written or dropped): flush() waits
         # until everything accepted before it was called has gone out.
-        self._accepted = 0
         self._gone = 0
-        self._wake = asyncio.Event()
         self._closing = asyncio.Event()
         self._progress = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -269,25 +275,25 @@ class InfluxSink(Sink):
     def spooled(self) -> int:
         return self._spooled
 
+    @property
+    def writer(self) -> LineBuffer:
+        """The compiled write path (:mod:`gateway.sinks.linebuffer`) the pipeline calls."""
+        return self._points
+
     def write(self, reading: Reading, device: Device) -> None:
-        line = self._lines.line(reading, device)
-        if line is None:
-            return
-        if len(self._buffer) >= self._config.max_buffer_points:
-            self._buffer.popleft()
-            self._gone += 1
-            self._m_buffer_full.inc()
-            self._ratelog.warning(
-                "buffer_full",
-                "%s buffer full (%d points): dropping the oldest (%s)",
-                self.name,
-                self._config.max_buffer_points,
-                self._failure or "writes too slow",
-            )
-        self._buffer.append(line)
-        self._accepted += 1
-        if len(self._buffer) >= self._config.batch_size:
-            self._wake.set()
+        self._points.write(reading, device)
+
+    def _overflowed(self) -> None:
+        """The buffer dropped its oldest point to take a new one."""
+        self._gone += 1
+        self._m_buffer_full.inc()
+        self._ratelog.warning(
+            "buffer_full",
+            "%s buffer full (%d points): dropping the oldest (%s)",
+            self.name,
+            self._config.max_buffer_points,
+            self._failure or "writes too slow",
+        )
 
     def health(self) -> SinkHealth:
         """Degraded while the server fails, and after that until the spool is replayed."""
@@ -309,13 +315,13 @@ class InfluxSink(Sink):
     async def start(self) -> None:
         """Open the spool (what an earlier run left is sent first), connect, start writing."""
         await self._spool_op(self._spool.load)
-        self._accepted += self._spooled
+        self._points.accepted += self._spooled
         await self._transport.open()
         self._task = asyncio.create_task(self._run(), name=f"{self.name}-writer")
 
     async def flush(self) -> None:
         """Return once everything accepted before the call is written or dropped."""
-        target = self._accepted
+        target = self._points.accepted
         while self._gone < target:
             if self._task is None or self._task.done():
                 raise RuntimeError(f"{self.name} writer is not running")

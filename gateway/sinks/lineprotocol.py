@@ -26,15 +26,17 @@ _CONTROL = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 _MEASUREMENT = str.maketrans({",": "\\,", " ": "\\ ", **_CONTROL})
 _KEY = str.maketrans({",": "\\,", "=": "\\=", " ": "\\ ", **_CONTROL})
 _STRING = str.maketrans({'"': '\\"', "\\": "\\\\", **_CONTROL})
-# Nothing to escape: no separator, no control character, no backslash that could end it.
-_PLAIN = re.compile(r"[^,= \n\r\t\\]*")
+# Something to escape: a separator, a control character, a backslash that could end it.
+_SPECIAL = re.compile(r"[,= \n\r\t\\]")
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def escape_key(text: str) -> str:
     """A tag key, tag value or field key."""
-    if _PLAIN.fullmatch(text):
-        return text  # the usual case: a regex tells it several times faster than translate
+    if _SPECIAL.search(text) is None:
+        # The usual case: a regex tells it several times faster than translate, and finding
+        # nothing makes no match object.
+        return text
     escaped = text.translate(_KEY)
     # A trailing backslash would escape the separator after it; doubling it keeps the line
     # parseable (InfluxDB then stores the doubled backslash).
@@ -61,6 +63,8 @@ class _Group(NamedTuple):
     head: str  # the tags sorting before "device" (the measurement goes before them)
     tail: str  # the tags sorting after it
     last: str  # the key of the last tag of a line with no extra tags
+    community: str  # the grid's community and street when the group was made (a grid moved
+    street: str  # to another community in a boundary import makes a new group)
 
     @staticmethod
     def pairs(profile: str, grid: str, community: str, street: str) -> list[tuple[str, str]]:
@@ -74,7 +78,8 @@ class _Group(NamedTuple):
         pairs = cls.pairs(profile, grid, community, street)
         head = _tags(p for p in pairs if p[0] < "device")
         tail = _tags(p for p in pairs if p[0] > "device")
-        return cls(head, tail, max(pairs[-1][0] if pairs else "", "device"))
+        last = max(pairs[-1][0] if pairs else "", "device")
+        return cls(head, tail, last, community, street)
 
 
 def _tags(pairs: Iterable[tuple[str, str]]) -> str:
@@ -95,9 +100,10 @@ class LineProtocol:
     ) -> None:
         self._tag_fields = frozenset(tag_fields)
         self._string_fields = frozenset(string_fields)
-        # Per grid and profile, whatever the measurement (a reading's, or device_status): 7.5k
-        # in a district of 1k grids.
-        self._groups: dict[tuple[str, str, str, str], _Group] = {}
+        # Per grid, then profile, whatever the measurement (a reading's, or device_status):
+        # 7.5k in a district of 1k grids. Two lookups of strings whose hash is kept: no key
+        # tuple to build and hash per reading.
+        self._groups: dict[str, dict[str, _Group]] = {}
         self._measurements: dict[str, str] = {}  # measurement → escaped
         self._keys: dict[str, str] = {}  # field name → its escaped key and "="
 
@@ -133,12 +139,20 @@ class LineProtocol:
             f"{self._prefix(reading, device, extra)} {','.join(fields)} {round(reading.ts * 1e6)}"
         )
 
+    def _group(self, profile: str, device: Device) -> _Group:
+        by_profile = self._groups.get(device.grid)
+        if by_profile is None:
+            by_profile = self._groups[device.grid] = {}
+        group = by_profile.get(profile)
+        if group is None or group.community != device.community or group.street != device.street:
+            group = by_profile[profile] = _Group.of(
+                profile, device.grid, device.community, device.street
+            )
+        return group
+
     def _prefix(self, reading: Reading, device: Device, extra: list[tuple[str, str]] | None) -> str:
         """The measurement and the tags: the device's group's, its own, and ``extra``."""
-        key = (reading.profile, device.grid, device.community, device.street)
-        group = self._groups.get(key)
-        if group is None:
-            group = self._groups[key] = _Group.of(*key)
+        group = self._group(reading.profile, device)
         measurement = self._measurements.get(reading.measurement)
         if measurement is None:
             measurement = self._measurements[reading.measurement] = escape_measurement(
@@ -150,7 +164,8 @@ class LineProtocol:
         extra.sort()
         if extra[0][0] > group.last:  # the usual case: a worker_id goes after every other tag
             return f"{measurement}{group.head},device={device_tag}{group.tail}{_tags(extra)}"
-        pairs = sorted([*_Group.pairs(*key), ("device", device_tag), *extra])
+        own = _Group.pairs(reading.profile, device.grid, device.community, device.street)
+        pairs = sorted([*own, ("device", device_tag), *extra])
         return measurement + _tags(pairs)
 
 

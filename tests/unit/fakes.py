@@ -10,12 +10,10 @@ from gateway.sinks.base import Sink, SinkHealth
 class DictDirectory:
     def __init__(self, *devices: Device) -> None:
         self.devices = {d.id: d for d in devices}
+        self.external = {d.external_id: d for d in devices if d.external_id is not None}
 
-    def by_id(self, device_id: str) -> Device | None:
-        return self.devices.get(device_id)
-
-    def by_external_id(self, external_id: str) -> Device | None:
-        return next((d for d in self.devices.values() if d.external_id == external_id), None)
+    def index(self) -> tuple[dict[str, Device], dict[str, Device]]:
+        return self.devices, self.external
 
 
 class RecordingSink(Sink):

@@ -62,3 +62,12 @@ def test_a_compiled_check_keeps_and_refuses_exactly_what_the_full_check_does(
     out, problems = _compiled(spec, value)
     assert _typed(out) == _typed(expected[0])
     assert problems == expected[1]
+
+
+def test_an_int_field_keeps_a_large_whole_number_exactly_on_both_paths() -> None:
+    """2**53 + 1 has no double of its own: the full check (compiled) once rounded it to 2**53
+    by returning it as a float (found by the property above)."""
+    big = 2**53 + 1
+    for check in (_full, _compiled):
+        out, problems = check(FieldSpec(type="int"), big)
+        assert _typed(out) == {"x": (int, big)} and problems == []
