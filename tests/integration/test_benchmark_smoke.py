@@ -73,7 +73,8 @@ def test_the_smoke_benchmark_counts_every_point_back_for_firegrid_and_node_red(
         # The split by thread is the same CPU time read per thread: equal up to the kernel's
         # 10 ms ticks, each thread's and the total's rounded on their own (ten ticks' room).
         split = measured["cpu_us_per_msg_split"]
-        assert split["main_user"] > 0
+        # 500 messages are a few ms of CPU: below one 10 ms tick, a share can read 0.
+        assert min(split.values()) >= 0 and sum(split.values()) > 0
         ticks = 10 * 0.01 / measured["messages"] * 1e6
         assert abs(sum(split.values()) - measured["cpu_us_per_msg"]) <= ticks
     assert report["throughput"]["node_red_over_firegrid_cpu"] > 0
