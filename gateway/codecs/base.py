@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -132,70 +132,124 @@ def check_field(
                 out[f"{name}_{i}"] = checked
 
 
-FieldCheck = Callable[[Any, dict[str, FieldValue], list[Problem]], None]
-
 _FLOAT_MAX = sys.float_info.max
 
 
-def _accepts(spec: FieldSpec) -> Callable[[Any], FieldValue | None]:
-    """The common case of one scalar, answered in a couple of comparisons: the value when it is
-    plainly valid, None when it needs the full check (which names the problem)."""
-    if spec.type == "bool":
-        return lambda v: v if v is True or v is False else None
-    if spec.type == "str":
-        # Values from a bounded vocabulary — an enum, or a tag such as a patrol's worker_id —
-        # come back as one shared string each, not one per device's latest reading.
-        if spec.enum is not None:
-            canonical = {sys.intern(e): sys.intern(e) for e in spec.enum}
-            return lambda v: canonical.get(v) if type(v) is str else None
-        if spec.tag:
-            return lambda v: sys.intern(v) if type(v) is str else None
-        return lambda v: v if type(v) is str else None
-    # Bounds that refuse NaN and ±inf too, as _number does; bool is not int here (type() is).
-    lo = -_FLOAT_MAX if spec.min is None else spec.min
-    hi = _FLOAT_MAX if spec.max is None else spec.max
-    if spec.type == "int":
-        return lambda v: v if type(v) is int and lo <= v <= hi else None
-    return lambda v: float(v) if (type(v) is float or type(v) is int) and lo <= v <= hi else None
+class FieldCheck:
+    """:func:`check_field` for one declared field, made once per profile: a plainly valid
+    scalar is answered by :meth:`accepts` in a couple of comparisons, anything else goes to the
+    full check (which names the problem). Classes, not closures: compiled, a method is called
+    directly, where a closure is a Python call."""
 
+    def __init__(self, name: str, spec: FieldSpec) -> None:
+        self.name = name
+        self.spec = spec
 
-def field_check(name: str, spec: FieldSpec) -> FieldCheck:
-    """:func:`check_field` for one declared field, compiled once per profile: a valid scalar
-    takes the short path, anything else (and every channel list) the full one."""
-    accepts = _accepts(spec)
-    if spec.channels is not None:
-        return _channels_check(name, spec, accepts)
+    def accepts(self, value: Any) -> FieldValue | None:
+        """The value when it is plainly valid; None when it needs the full check."""
+        return None
 
-    def check(value: Any, out: dict[str, FieldValue], problems: list[Problem]) -> None:
-        accepted = accepts(value)
+    def run(self, value: Any, out: dict[str, FieldValue], problems: list[Problem]) -> None:
+        accepted = self.accepts(value)
         if accepted is None:
-            check_field(name, spec, value, out, problems)
+            check_field(self.name, self.spec, value, out, problems)
         else:
-            out[name] = accepted
+            out[self.name] = accepted
 
-    return check
+    def __call__(self, value: Any, out: dict[str, FieldValue], problems: list[Problem]) -> None:
+        self.run(value, out, problems)
 
 
-def _channels_check(
-    name: str, spec: FieldSpec, accepts: Callable[[Any], FieldValue | None]
-) -> FieldCheck:
+class _BoolCheck(FieldCheck):
+    def accepts(self, value: Any) -> FieldValue | None:
+        return value if value is True or value is False else None
+
+
+class _TextCheck(FieldCheck):
+    def accepts(self, value: Any) -> FieldValue | None:
+        return value if type(value) is str else None
+
+
+class _TagCheck(FieldCheck):
+    """A tag such as a patrol's worker_id: one shared string per value, not one per device's
+    latest reading."""
+
+    def accepts(self, value: Any) -> FieldValue | None:
+        return sys.intern(value) if type(value) is str else None
+
+
+class _EnumCheck(FieldCheck):
+    """An enum's values come back as one shared string each."""
+
+    def __init__(self, name: str, spec: FieldSpec, enum: Sequence[str]) -> None:
+        super().__init__(name, spec)
+        self.canonical = {sys.intern(e): sys.intern(e) for e in enum}
+
+    def accepts(self, value: Any) -> FieldValue | None:
+        return self.canonical.get(value) if type(value) is str else None
+
+
+class _NumberCheck(FieldCheck):
+    """Bounds that refuse NaN and ±inf too, as _number does; bool is not int here (type() is)."""
+
+    def __init__(self, name: str, spec: FieldSpec) -> None:
+        super().__init__(name, spec)
+        self.lo: float = -_FLOAT_MAX if spec.min is None else spec.min
+        self.hi: float = _FLOAT_MAX if spec.max is None else spec.max
+
+
+class _IntCheck(_NumberCheck):
+    def accepts(self, value: Any) -> FieldValue | None:
+        if type(value) is int and self.lo <= value <= self.hi:
+            return value
+        return None
+
+
+class _FloatCheck(_NumberCheck):
+    def accepts(self, value: Any) -> FieldValue | None:
+        if (type(value) is float or type(value) is int) and self.lo <= value <= self.hi:
+            return float(value)
+        return None
+
+
+class _ChannelsCheck(FieldCheck):
     """A channel list (``cable_temp_c: [31.2, 30.8]`` → ``cable_temp_c_1``, ``_2``)."""
-    channels = spec.channels or 0
-    names = [f"{name}_{i}" for i in range(1, channels + 1)]
 
-    def check(value: Any, out: dict[str, FieldValue], problems: list[Problem]) -> None:
-        if type(value) is not list or len(value) > channels:
-            check_field(name, spec, value, out, problems)
+    def __init__(self, name: str, spec: FieldSpec, scalar: FieldCheck) -> None:
+        super().__init__(name, spec)
+        self.scalar = scalar
+        self.channels = spec.channels or 0
+        self.names = [f"{name}_{i}" for i in range(1, self.channels + 1)]
+
+    def run(self, value: Any, out: dict[str, FieldValue], problems: list[Problem]) -> None:
+        if type(value) is not list or len(value) > self.channels:
+            check_field(self.name, self.spec, value, out, problems)
             return
-        for channel, item in zip(names, value, strict=False):
+        for channel, item in zip(self.names, value, strict=False):
             if item is not None:
-                accepted = accepts(item)
+                accepted = self.scalar.accepts(item)
                 if accepted is None:
-                    accepted = _scalar(channel, spec, item, problems)
+                    accepted = _scalar(channel, self.spec, item, problems)
                 if accepted is not None:
                     out[channel] = accepted
 
-    return check
+
+def _scalar_check(name: str, spec: FieldSpec) -> FieldCheck:
+    if spec.type == "bool":
+        return _BoolCheck(name, spec)
+    if spec.type == "str":
+        if spec.enum is not None:
+            return _EnumCheck(name, spec, spec.enum)
+        return _TagCheck(name, spec) if spec.tag else _TextCheck(name, spec)
+    if spec.type == "int":
+        return _IntCheck(name, spec)
+    return _FloatCheck(name, spec)
+
+
+def field_check(name: str, spec: FieldSpec) -> FieldCheck:
+    """The check of one declared field: a scalar's, or a channel list's."""
+    scalar = _scalar_check(name, spec)
+    return scalar if spec.channels is None else _ChannelsCheck(name, spec, scalar)
 
 
 def field_checks(specs: Mapping[str, FieldSpec]) -> dict[str, FieldCheck]:
@@ -203,14 +257,14 @@ def field_checks(specs: Mapping[str, FieldSpec]) -> dict[str, FieldCheck]:
 
 
 def check_fields(
-    raw: Mapping[str, Any], checks: Mapping[str, FieldCheck], problems: list[Problem]
+    raw: Mapping[str, Any], checks: dict[str, FieldCheck], problems: list[Problem]
 ) -> dict[str, FieldValue]:
     """Check every declared field present in ``raw``; undeclared keys are ignored."""
     out: dict[str, FieldValue] = {}
     for name, value in raw.items():
         check = checks.get(name)
         if check is not None:
-            check(value, out, problems)
+            check.run(value, out, problems)
     return out
 
 

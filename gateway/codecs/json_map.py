@@ -45,21 +45,25 @@ class JsonMapDecoder:
     """``{"smoke": true, "battery_pct": 87, "ts": ..., "seq": ...}`` → fields."""
 
     def __init__(self, spec: JsonMapCodec, fields: dict[str, FieldSpec]) -> None:
-        self._spec = spec
+        # The spec's settings copied out: reading a pydantic model's attribute from compiled
+        # code is a Python attribute lookup, four per message.
+        self._device_key = spec.device_key
+        self._ts_key = spec.ts_key
+        self._seq_key = spec.seq_key
+        self._map = dict(spec.map)
         self._checks = field_checks(fields)
 
     def decode(self, payload: bytes, received_at: float) -> Decoded:
         obj = load_object(payload)
         problems: list[Problem] = []
-        spec = self._spec
         key = None
-        if spec.device_key is not None:
-            key = obj.get(spec.device_key)
+        if self._device_key is not None:
+            key = obj.get(self._device_key)
             if not isinstance(key, str) or not key:
-                raise DecodeError("no_device_key", f"{spec.device_key}: missing or not text")
-        ts = parse_ts(obj.get(spec.ts_key), received_at, problems)
-        seq = parse_seq(obj.get(spec.seq_key), problems)
-        fields = check_fields(_renamed(obj, spec.map), self._checks, problems)
+                raise DecodeError("no_device_key", f"{self._device_key}: missing or not text")
+        ts = parse_ts(obj.get(self._ts_key), received_at, problems)
+        seq = parse_seq(obj.get(self._seq_key), problems)
+        fields = check_fields(_renamed(obj, self._map), self._checks, problems)
         return Decoded(fields, ts, seq, key, problems)
 
 
@@ -71,12 +75,12 @@ class Zigbee2MqttDecoder:
     """
 
     def __init__(self, spec: Zigbee2MqttCodec, fields: dict[str, FieldSpec]) -> None:
-        self._spec = spec
+        self._map = dict(spec.map)
         self._checks = field_checks(fields)
 
     def decode(self, payload: bytes, received_at: float) -> Decoded:
         obj = load_object(payload)
         problems: list[Problem] = []
         ts = parse_ts(obj.get("last_seen"), received_at, problems)
-        fields = check_fields(_renamed(obj, self._spec.map), self._checks, problems)
+        fields = check_fields(_renamed(obj, self._map), self._checks, problems)
         return Decoded(fields, ts, None, None, problems)
