@@ -55,6 +55,7 @@ import logging
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -348,6 +349,9 @@ async def run_inprocess(args: argparse.Namespace) -> dict[str, float]:
             if args.profile:
                 await profile_end_to_end(gateway, clock, messages, args.profile)
                 return {}
+            if args.perf:
+                await perf_end_to_end(gateway, clock, messages, args.perf)
+                return {}
             results = await measure(gateway, messages, args.repeats)
         report(results, ready, transport, len(devices), len(messages))
         return results
@@ -365,6 +369,26 @@ async def profile_end_to_end(
     html = profiler.output_html()
     await asyncio.to_thread(out.write_text, html)
     print(profiler.output_text(unicode=True, color=False, show_all=False))
+
+
+async def perf_end_to_end(
+    gateway: Gateway, clock: Clock, messages: Sequence[Message], out: Path
+) -> None:
+    """Linux ``perf`` over three end-to-end passes, self time by symbol. Unlike py-spy it sees
+    inside the compiled modules (mypyc's C functions are ``CPyDef_<module>___<Class>___<name>``);
+    ``perf report -i FILE`` reads the file again, ``--call-graph dwarf`` is for the callers."""
+    await end_to_end(gateway, clock, messages)  # warm-up
+    record = ["record", "-q", "-F", "4999", "-o", str(out), "-p", str(os.getpid())]
+    recorder = await asyncio.create_subprocess_exec("perf", *record)
+    await asyncio.sleep(0.5)  # perf attaches
+    for _ in range(3):
+        await end_to_end(gateway, clock, messages)
+    recorder.send_signal(signal.SIGINT)
+    await recorder.wait()
+    top = ["perf", "report", "-i", str(out), "--stdio", "--no-children", "--sort", "symbol"]
+    done = await asyncio.to_thread(subprocess.run, top, capture_output=True, text=True, check=True)
+    rows = [line for line in done.stdout.splitlines() if line and not line.startswith("#")]
+    print("\n".join(rows[:60]))
 
 
 def report(
@@ -456,6 +480,9 @@ def parse_args(argv: Iterable[str]) -> argparse.Namespace:
     parser.add_argument("--mqtt-only", action="store_true", help="only the MQTT client layer")
     parser.add_argument("--mqtt-messages", type=int, default=200_000)
     parser.add_argument("--profile", type=Path, help="pyinstrument the end-to-end pass into HTML")
+    parser.add_argument(
+        "--perf", type=Path, help="Linux perf over the end-to-end passes into this perf.data"
+    )
     parser.add_argument(
         "--against-pure",
         action="store_true",

@@ -428,11 +428,9 @@ class Gateway:
                 device = self.registry.by_id(device_id)
                 if device is not None:
                     self.pipeline.status_change(device, online=False, at=now)
-            self.rate_limit.forget_full(now, limits)
             await self._make_way()
         for status in DeviceStatus:
             self.metrics.devices.labels(status.value).set(counts[status])
-        self.rate_limit.compact(now)
 
     async def _save_states(self) -> None:
         """Save the liveness of the devices heard (or gone offline) since the last save, in

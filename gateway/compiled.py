@@ -25,7 +25,7 @@ SOURCES_FILE = PACKAGE_DIR / "_compiled_sources.json"
 
 # The modules every message passes through: MQTT packets → the message flow → topic → codec →
 # Reading → line protocol and the sink's buffer, the liveness tracker and rate limit, and the
-# rules engine with its conditions.
+# rules engine with its conditions and the patrol schedules' arithmetic (every scan).
 HOT_MODULES: tuple[str, ...] = (
     "gateway.model",
     "gateway.flow",
@@ -47,6 +47,7 @@ HOT_MODULES: tuple[str, ...] = (
     "gateway.rules.outcomes",
     "gateway.rules.params",
     "gateway.rules.runtime",
+    "gateway.rules.schedule",
     "gateway.rules.store",
     "gateway.rules.conditions.correlation",
     "gateway.rules.conditions.inactivity",

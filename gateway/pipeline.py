@@ -140,13 +140,14 @@ class Pipeline:
         if source is None:
             return None
         device, codec, decoded = source.device, source.codec, source.decoded
-        if not self._rate_limit.allow(device.id, received_at):
+        state = self._tracker.state(device.id)
+        if not self._rate_limit.allow(state, received_at):
             # Dropped before the heartbeat and the decode: a flood costs no sink or rule work.
             self._metrics.throttled.labels(device.id).inc()
             self._reject("rate_limited", topic, f"device {device.id} is over its message rate")
             return None
         # Any message from a registered device is a heartbeat.
-        state = self._tracker.changing(device.id)
+        self._tracker.changed(device.id)
         if state.heard(received_at):
             self.status_change(device, online=True, at=received_at)
         if decoded is None:

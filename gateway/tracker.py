@@ -33,7 +33,7 @@ class DeviceState:
     device, and an allocation per message.
     """
 
-    __slots__ = ("_heard_at", "_latest_at", "_names", "_values", "online")
+    __slots__ = ("_heard_at", "_latest_at", "_names", "_values", "full_at", "online")
 
     def __init__(
         self,
@@ -45,6 +45,9 @@ class DeviceState:
         self._heard_at: float = NEVER if last_seen is None else last_seen
         self._latest_at: float = NEVER if latest_ts is None else latest_ts
         self.online = online
+        # The device's message bucket, full again at this time (gateway.ratelimit): a bucket
+        # in the past is full. Not saved: after a restart every bucket starts full.
+        self.full_at: float = NEVER
         self._names: tuple[str, ...] = ()
         self._values: str | tuple[FieldValue, ...] = "[]"
         if latest:
@@ -116,23 +119,26 @@ class DeviceTracker:
 
     def seen(self, device_id: str, at: float) -> bool:
         """Record a message; True when the device has just come (back) online."""
-        return self.changing(device_id).heard(at)
+        self.changed(device_id)
+        return self.state(device_id).heard(at)
 
     def update(self, device_id: str, ts: float, fields: Mapping[str, FieldValue]) -> None:
-        state = self._states.get(device_id)
-        if state is None:
-            state = self._states[device_id] = DeviceState()
+        state = self.state(device_id)
         if state.take(ts, fields):
             self._changed.add(device_id)
 
-    def changing(self, device_id: str) -> DeviceState:
-        """The device's state (made on its first message), marked changed: the pipeline hears
-        a message and later takes its reading on the one state, one lookup per message."""
+    def state(self, device_id: str) -> DeviceState:
+        """The device's state, made on its first message: the one record of a device that
+        every message reaches (liveness, latest values, message bucket), one lookup per
+        message; :meth:`changed` once the message is kept."""
         state = self._states.get(device_id)
         if state is None:
             state = self._states[device_id] = DeviceState()
-        self._changed.add(device_id)
         return state
+
+    def changed(self, device_id: str) -> None:
+        """The device's state changed: the next save writes it."""
+        self._changed.add(device_id)
 
     def sweep(
         self,

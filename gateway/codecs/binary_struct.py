@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Final
 
 from gateway.codecs.base import Decoded, DecodeError, Problem, field_checks, parse_seq, parse_ts
 from gateway.model import FieldValue
@@ -30,28 +30,45 @@ def crc16_modbus(data: bytes) -> int:
     return crc
 
 
+class _Item:
+    """A layout item's settings copied out of the pydantic spec: reading a pydantic model's
+    attribute from compiled code is a Python attribute lookup, several per item per frame."""
+
+    __slots__ = ("add", "bits", "field", "scale", "scaled")
+
+    def __init__(self, spec: StructItem) -> None:
+        self.field: Final = spec.field
+        self.bits: Final = None if spec.bits is None else list(spec.bits.items())
+        self.scale: Final = spec.scale
+        self.add: Final = spec.add
+        self.scaled: Final = (spec.scale, spec.add) != (1, 0)
+
+
 class BinaryStructDecoder:
     """Reads each declared item at its offset, scales it and checks it like any other field."""
 
     def __init__(self, spec: BinaryStructCodec, fields: dict[str, FieldSpec]) -> None:
-        self._spec = spec
         order = ">" if spec.byte_order == "big" else "<"
-        self._items = sorted(spec.layout, key=lambda i: i.offset)
-        self._frame = _whole_frame(order, self._items)
-        self._singles = [(struct.Struct(order + _FORMATS[i.type]), i.offset) for i in self._items]
+        layout = sorted(spec.layout, key=lambda i: i.offset)
+        self._items = [_Item(i) for i in layout]
+        self._frame = _whole_frame(order, layout)
+        self._singles = [(struct.Struct(order + _FORMATS[i.type]), i.offset) for i in layout]
         self._checks = field_checks(fields)
+        self._length: int = spec.length
         self._magic = bytes.fromhex(spec.magic) if spec.magic else b""
-        self._crc_order = "big" if spec.byte_order == "big" else "little"
+        self._magic_hex = spec.magic
+        checksum = spec.checksum
+        self._checksum_at: int | None = None if checksum is None else checksum.offset
+        self._crc16 = checksum is not None and checksum.type == "crc16-modbus"
 
     def _check_frame(self, frame: bytes) -> None:
-        spec = self._spec
-        if len(frame) != spec.length:
-            raise DecodeError("bad_frame", f"frame is {len(frame)} bytes, expected {spec.length}")
+        if len(frame) != self._length:
+            raise DecodeError("bad_frame", f"frame is {len(frame)} bytes, expected {self._length}")
         if self._magic and not frame.startswith(self._magic):
-            raise DecodeError("bad_frame", f"frame does not start with {spec.magic}")
-        if spec.checksum is not None:
-            at = spec.checksum.offset
-            if spec.checksum.type == "crc16-modbus":
+            raise DecodeError("bad_frame", f"frame does not start with {self._magic_hex}")
+        at = self._checksum_at
+        if at is not None:
+            if self._crc16:
                 want = crc16_modbus(frame[:at])
                 got = int.from_bytes(
                     frame[at : at + 2], "little"
@@ -71,16 +88,18 @@ class BinaryStructDecoder:
         else:
             raws = [single.unpack_from(payload, at)[0] for single, at in self._singles]
         for item, raw in zip(self._items, raws, strict=True):
-            if item.bits is not None:
-                for name, bit in item.bits.items():
+            bits = item.bits
+            if bits is not None:
+                for name, bit in bits:
                     fields[name] = bool(raw >> bit & 1)
                 continue
-            assert item.field is not None
-            value: Any = raw * item.scale + item.add if (item.scale, item.add) != (1, 0) else raw
-            if item.field in ("ts", "seq"):
-                special[item.field] = value
+            field = item.field
+            assert field is not None
+            value: Any = raw * item.scale + item.add if item.scaled else raw
+            if field == "ts" or field == "seq":
+                special[field] = value
             else:
-                self._checks[item.field](_tidy(value), fields, problems)
+                self._checks[field](_tidy(value), fields, problems)
         ts = parse_ts(special.get("ts"), received_at, problems)
         seq = parse_seq(special.get("seq"), problems)
         return Decoded(fields, ts, seq, None, problems)

@@ -7,7 +7,7 @@ and DISCONNECT (OASIS MQTT 3.1.1, section 3). Pure functions over bytes: no sock
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Final
 
 CONNECT, CONNACK, PUBLISH, PUBACK = 0x10, 0x20, 0x30, 0x40
 PUBREC, PUBREL, PUBCOMP = 0x50, 0x60, 0x70
@@ -30,12 +30,18 @@ class MalformedPacketError(ValueError):
     """The byte stream is not MQTT: the connection must be closed (spec 4.8)."""
 
 
-class Publish(NamedTuple):
-    topic: str
-    payload: bytes
-    qos: int
-    packet_id: int  # 0 for QoS 0
-    dup: bool
+class Publish:
+    """One PUBLISH as received. A plain class, not a NamedTuple: compiled, a NamedTuple is
+    still built by its interpreted ``__new__``, a Python call on every message."""
+
+    __slots__ = ("dup", "packet_id", "payload", "qos", "topic")
+
+    def __init__(self, topic: str, payload: bytes, qos: int, packet_id: int, dup: bool) -> None:
+        self.topic: Final = topic
+        self.payload: Final = payload
+        self.qos: Final = qos
+        self.packet_id: Final = packet_id  # 0 for QoS 0
+        self.dup: Final = dup
 
 
 def remaining_length(n: int) -> bytes:

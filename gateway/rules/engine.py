@@ -22,7 +22,7 @@ from typing import Any
 
 from gateway.model import Device, Reading
 from gateway.profiles import DeviceProfile
-from gateway.rules.base import Tick
+from gateway.rules.base import DeviceRule, Tick
 from gateway.rules.compile import CompiledRules, compile_rules
 from gateway.rules.outcomes import Outcome
 from gateway.rules.ruleset import RuleSet
@@ -67,6 +67,9 @@ class RulesEngine:
         self._profiles = dict(profiles)
         rules = compile_rules(rule_set, self._profiles)
         self._store = Store(rules, _as_predicate(commissioning), own_id)
+        # Read on every reading: a plain dict here, not through the (interpreted) compiled
+        # rules' Mapping attribute.
+        self._reading: dict[str, tuple[DeviceRule, ...]] = dict(rules.reading)
 
     @property
     def rules(self) -> CompiledRules:
@@ -76,7 +79,7 @@ class RulesEngine:
         """Judge one accepted reading; only the rules compiled for its profile run."""
         out: list[Outcome] = []
         store = self._store
-        rules = store.rules.reading.get(reading.profile)
+        rules = self._reading.get(reading.profile)
         if rules is None:
             return out
         t = reading.ts if reading.ts < now else now
@@ -171,6 +174,7 @@ class RulesEngine:
         old = self._store.rules.fingerprints
         self._store.keep_only({r for r, fp in rules.fingerprints.items() if old.get(r) == fp})
         self._store.rules = rules
+        self._reading = dict(rules.reading)
         self._profiles = new_profiles
 
     # -- persistence -----------------------------------------------------------------------

@@ -12,7 +12,7 @@ from gateway.model import Device
 from gateway.pipeline import Pipeline
 from gateway.profiles import load_profiles
 from gateway.ratelimit import DEFAULT_BURST, DeviceRateLimit
-from gateway.tracker import DeviceTracker
+from gateway.tracker import DeviceState, DeviceTracker
 from gateway.unregistered import UnregisteredLog
 from tests.unit.fakes import DictDirectory, RecordingSink, counter
 
@@ -24,66 +24,55 @@ TAG = Device("tag-1", "nfc-patrol-tag", "exit B", "G-0101", external_id="04:A2:2
 
 
 def test_a_full_bucket_lets_a_burst_through_then_holds_the_device_to_its_rate() -> None:
-    limit = DeviceRateLimit(rate_per_s=2.0, burst=5)
-    assert [limit.allow("sd-1", T0) for _ in range(7)] == [True] * 5 + [False] * 2
-    assert limit.allow("sd-1", T0 + 0.4) is False  # 0.8 of a token is not a message
-    assert limit.allow("sd-1", T0 + 0.5) is True  # one token after half a second at 2/s
-    assert limit.allow("sd-1", T0 + 0.5) is False
+    limit, sd1 = DeviceRateLimit(rate_per_s=2.0, burst=5), DeviceState()
+    assert [limit.allow(sd1, T0) for _ in range(7)] == [True] * 5 + [False] * 2
+    assert limit.allow(sd1, T0 + 0.4) is False  # 0.8 of a token is not a message
+    assert limit.allow(sd1, T0 + 0.5) is True  # one token after half a second at 2/s
+    assert limit.allow(sd1, T0 + 0.5) is False
     # A long silence refills the bucket to its size, never beyond it.
-    assert [limit.allow("sd-1", T0 + 3600) for _ in range(6)] == [True] * 5 + [False]
+    assert [limit.allow(sd1, T0 + 3600) for _ in range(6)] == [True] * 5 + [False]
 
 
 def test_each_device_has_its_own_bucket() -> None:
+    limit, sd1, sd2 = DeviceRateLimit(rate_per_s=1.0, burst=3), DeviceState(), DeviceState()
+    assert [limit.allow(sd1, T0) for _ in range(4)] == [True, True, True, False]
+    assert [limit.allow(sd2, T0) for _ in range(3)] == [True, True, True]
+
+
+def test_a_device_in_debt_keeps_it_and_a_quiet_one_is_full_again() -> None:
     limit = DeviceRateLimit(rate_per_s=1.0, burst=3)
-    assert [limit.allow("sd-1", T0) for _ in range(4)] == [True, True, True, False]
-    assert [limit.allow("sd-2", T0) for _ in range(3)] == [True, True, True]
+    flood, quiet = DeviceState(), DeviceState()
+    assert [limit.allow(flood, T0) for _ in range(4)] == [True, True, True, False]
+    assert limit.allow(quiet, T0) is True
+    assert limit.allow(flood, T0 + 1.5) is True  # still in debt: 1.5 tokens, not 3
+    assert limit.allow(flood, T0 + 1.5) is False
+    assert [limit.allow(quiet, T0 + 1.5) for _ in range(4)] == [True, True, True, False]
 
 
-def test_full_buckets_are_forgotten_and_a_device_in_debt_keeps_its_own() -> None:
-    limit = DeviceRateLimit(rate_per_s=1.0, burst=3)
-    assert [limit.allow("sd-flood", T0) for _ in range(4)] == [True, True, True, False]
-    assert limit.allow("sd-quiet", T0) is True
-    limit.forget_full(T0 + 1.5, ["sd-flood", "sd-quiet", "sd-never"])
-    assert limit.compact(T0 + 1.5) == 1  # the quiet one's bucket is full again: dropped
-    assert limit.allow("sd-flood", T0 + 1.5) is True  # still in debt: 1.5 tokens, not 3
-    assert limit.allow("sd-flood", T0 + 1.5) is False
-    assert [limit.allow("sd-quiet", T0 + 1.5) for _ in range(4)] == [True, True, True, False]
-    limit.forget_full(T0 + 3600, ["sd-flood", "sd-quiet"])
-    assert limit.compact(T0 + 3600) == 0  # all silent: nothing held
-
-
-def test_the_sweep_forgets_step_by_step_and_the_dict_shrinks_once_mostly_empty() -> None:
-    limit = DeviceRateLimit(rate_per_s=2.0, burst=5)
-    fleet = [f"sd-{n}" for n in range(1000)]
-    for device_id in fleet:
-        limit.allow(device_id, T0)
-    limit.allow("sd-deleted", T0)  # deleted since: no sweep step names it
-    held = limit._full_at
-    limit.forget_full(T0 + 10, fleet[:500])  # one step of the sweep
-    assert len(held) == 501 and "sd-0" not in held and "sd-500" in held
-    limit.forget_full(T0 + 10, fleet[500:])
-    assert limit.compact(T0 + 10) == 0  # rebuilt: the deleted device's full bucket went too
-    assert limit._full_at is not held
-    for device_id in fleet[:10]:
-        limit.allow(device_id, T0 + 20)
-    kept = limit._full_at
-    limit.forget_full(T0 + 20, fleet[10:20])  # nothing full: kept as it is, not rebuilt
-    assert limit.compact(T0 + 20) == 10 and limit._full_at is kept
+def test_the_bucket_lives_on_the_devices_state_and_a_restart_starts_it_full() -> None:
+    """No dict of buckets to look up per message or to sweep: the number sits on the state
+    every message reaches, and a state restored from the database has a full bucket."""
+    limit, tracker = DeviceRateLimit(rate_per_s=1.0, burst=2), DeviceTracker()
+    state = tracker.state("sd-1")
+    assert [limit.allow(state, T0) for _ in range(3)] == [True, True, False]
+    assert tracker.state("sd-1") is state and state.full_at > T0
+    tracker.restore("sd-1", DeviceState(last_seen=T0, online=True))
+    assert [limit.allow(tracker.state("sd-1"), T0) for _ in range(3)] == [True, True, False]
 
 
 def test_a_clock_stepped_backwards_refills_nothing() -> None:
-    limit = DeviceRateLimit(rate_per_s=1.0, burst=2)
-    assert [limit.allow("sd-1", T0) for _ in range(3)] == [True, True, False]
-    assert limit.allow("sd-1", T0 - 100) is False  # NTP stepped back: no free tokens
-    assert limit.allow("sd-1", T0 + 1) is True  # and the refill resumes from the last time
+    limit, sd1 = DeviceRateLimit(rate_per_s=1.0, burst=2), DeviceState()
+    assert [limit.allow(sd1, T0) for _ in range(3)] == [True, True, False]
+    assert limit.allow(sd1, T0 - 100) is False  # NTP stepped back: no free tokens
+    assert limit.allow(sd1, T0 + 1) is True  # and the refill resumes from the last time
 
 
 def test_a_quiet_device_passes_a_clock_stepped_back_by_less_than_its_bucket() -> None:
-    limit = DeviceRateLimit(rate_per_s=2.0, burst=600)  # the bucket holds 300 s of refill
-    assert limit.allow("sd-1", T0) is True
+    limit, sd1 = DeviceRateLimit(rate_per_s=2.0, burst=600), DeviceState()  # 300 s of refill
+    assert limit.allow(sd1, T0) is True
     # NTP steps back a minute: the 599 tokens left pass but the 120 the minute would refill.
-    assert [limit.allow("sd-1", T0 - 60) for _ in range(479)] == [True] * 479
-    assert limit.allow("sd-1", T0 - 60) is False
+    assert [limit.allow(sd1, T0 - 60) for _ in range(479)] == [True] * 479
+    assert limit.allow(sd1, T0 - 60) is False
 
 
 @pytest.mark.parametrize(("rate", "burst"), [(0, 10), (-1, 10), (1, 0.5)])
