@@ -420,7 +420,7 @@ class Gateway:
         now = self.clock()
         counts: Counter[DeviceStatus] = Counter()
         offline_after = {name: p.offline_after_s for name, p in self.profiles.items()}
-        devices = list(self.registry.all_devices())
+        devices = self.registry.fleet()
         for start in range(0, len(devices), DEVICES_PER_STEP):
             step = devices[start : start + DEVICES_PER_STEP]
             limits = {d.id: offline_after[d.profile] for d in step}

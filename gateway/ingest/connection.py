@@ -8,11 +8,14 @@ committed) is acknowledged when that completes, never before.
 **Alarm lane.** When the handler returns an awaitable, the rest of the read is handed over on
 a later turn of the event loop (``call_soon``), so the alarm's incident work — already a task —
 takes its first step before any telemetry queued behind it; the queue is also handed over at
-most :data:`TURN_BUDGET` messages per turn, so the commit's thread hops never wait behind a
-whole socket read of telemetry. While ``alarm_in_flight()`` says an alarm is between its
-message and its dispatch (an incident being committed, a dispatch being published), a turn
-takes only :data:`YIELD_BUDGET` messages: the alarm's every step waits behind well under a
-millisecond of telemetry, and the telemetry is not starved (the broker queues the rest).
+most :data:`TURN_BUDGET` messages per turn, and for :data:`TURN_S` at the most, so the
+commit's thread hops never wait behind a whole socket read of telemetry. While
+``alarm_in_flight()`` says an alarm is between its message and its dispatch (an incident being
+committed, a dispatch being published), a turn takes only :data:`YIELD_BUDGET` messages or
+:data:`YIELD_S`: the alarm's every step waits behind well under a millisecond of telemetry,
+and the telemetry is not starved (the broker queues the rest). The time limits keep that true
+on a slower CPU, where a message costs several times as much: a count alone was tuned on
+one machine.
 Reading pauses while a backlog is being handed over and while :data:`MAX_PENDING_ACKS`
 incidents await their commit (flow control: the broker holds the rest).
 
@@ -38,8 +41,11 @@ from gateway.ingest import packets as p
 
 log = logging.getLogger(__name__)
 
-TURN_BUDGET = 256  # messages handed over per event-loop turn (~5 ms of pipeline work)
-YIELD_BUDGET = 16  # … and while an alarm is in flight (~0.5 ms)
+TURN_BUDGET = 256  # messages handed over per event-loop turn at the most…
+TURN_S = 0.004  # … and for this long at the most (256 took ~5 ms on one machine, ~20 on another)
+YIELD_BUDGET = 16  # … and while an alarm is in flight
+YIELD_S = 0.0005
+CLOCK_EVERY = 8  # messages between two looks at the clock (a look costs ~0.1 µs)
 MAX_PENDING_ACKS = 1000  # incidents awaiting their commit before reading pauses
 DEFER_ACKS_AFTER = 64  # messages acknowledged in one turn that show the broker does not wait
 ACK_BATCH = 256  # PUBACKs written together at the latest…
@@ -76,8 +82,12 @@ class MqttConnection(asyncio.Protocol):
         clock: Callable[[], float],
         max_packet: int,
         alarm_in_flight: Callable[[], bool] = _never,
+        turn_s: float = TURN_S,
+        yield_s: float = YIELD_S,
     ) -> None:
         self._session = session
+        self._turn_s = turn_s
+        self._yield_s = yield_s
         self._alarm_in_flight = alarm_in_flight
         self._handler = handler
         self._clock = clock
@@ -138,14 +148,22 @@ class MqttConnection(asyncio.Protocol):
     # -- handing messages over ----------------------------------------------------------------
 
     def _hand_over(self) -> None:
-        """Up to TURN_BUDGET packets from the inbox (YIELD_BUDGET while an alarm is in flight);
-        stops early after an alarm."""
+        """Up to TURN_BUDGET packets from the inbox or TURN_S (YIELD_BUDGET or YIELD_S while
+        an alarm is in flight); stops early after an alarm."""
         self._scheduled = False
         acks = self._acks
         held = len(acks)
         inbox = self._inbox
-        budget = YIELD_BUDGET if self._alarm_in_flight() else TURN_BUDGET
+        yielding = self._alarm_in_flight()
+        budget = YIELD_BUDGET if yielding else TURN_BUDGET
+        deadline = time.perf_counter() + (self._yield_s if yielding else self._turn_s)
+        handed = 0
         while inbox and budget:
+            if handed == CLOCK_EVERY:
+                if time.perf_counter() >= deadline:
+                    break
+                handed = 0
+            handed += 1
             first, body = inbox.popleft()
             budget -= 1
             if first & 0xF0 == p.PUBLISH:

@@ -120,7 +120,7 @@ class RulesEngine:
             return
         ticking = rules.ticking
         if ticking:
-            devices = list(topology.devices())
+            devices = topology.devices()
             for first in range(0, len(devices), devices_per_step):
                 if store.rules is not rules:
                     return

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -57,8 +57,8 @@ class RegistryTopology:
         self._by_id = registry.index()[0]
         self._tracker = tracker
 
-    def devices(self) -> Iterable[Device]:
-        return self._registry.all_devices()
+    def devices(self) -> Sequence[Device]:
+        return self._registry.fleet()
 
     def device(self, device_id: str) -> Device | None:
         return self._by_id.get(device_id)

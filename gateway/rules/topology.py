@@ -7,15 +7,16 @@ view of its partition. The engine never writes through it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Protocol
 
 from gateway.model import Device
 
 
 class Topology(Protocol):
-    def devices(self) -> Iterable[Device]:
-        """Every registered device this engine is responsible for (visited on each tick)."""
+    def devices(self) -> Sequence[Device]:
+        """Every registered device this engine is responsible for (visited on each tick, in
+        steps across the caller's awaits: a sequence that stays as it is meanwhile)."""
 
     def device(self, device_id: str) -> Device | None:
         """One device by id; None when it has been deleted (its rule state is then dropped)."""

@@ -55,8 +55,8 @@ class FakeTopology:
         self.by_id = {d.id: d for d in devices}
         self.seen: dict[str, float] = {}
 
-    def devices(self) -> Iterable[Device]:
-        return self.by_id.values()
+    def devices(self) -> Sequence[Device]:
+        return list(self.by_id.values())
 
     def device(self, device_id: str) -> Device | None:
         return self.by_id.get(device_id)

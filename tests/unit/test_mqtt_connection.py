@@ -11,8 +11,10 @@ from gateway.ingest import packets as p
 from gateway.ingest.connection import (
     ACK_BATCH,
     ACK_DELAY_S,
+    CLOCK_EVERY,
     DEFER_ACKS_AFTER,
     TURN_BUDGET,
+    TURN_S,
     YIELD_BUDGET,
     MqttConnection,
 )
@@ -74,8 +76,10 @@ def telemetry(n: int, first_id: int = 1) -> bytes:
 
 
 def connect(
-    handler: object, alarm_in_flight: object = lambda: False
+    handler: object, alarm_in_flight: object = lambda: False, turn_s: float = 60.0
 ) -> tuple[MqttConnection, FakeTransport]:
+    """A connection whose turns end by count only (``turn_s``: a preempted test process must
+    not end a turn early), unless a test gives it its time."""
     session = Session()
     connection = MqttConnection(
         session,
@@ -83,6 +87,8 @@ def connect(
         lambda: 1767225600.0,
         1 << 20,
         alarm_in_flight,  # type: ignore[arg-type]
+        turn_s=turn_s,
+        yield_s=turn_s,
     )
     session.connection = connection
     transport = FakeTransport()
@@ -137,6 +143,26 @@ async def test_a_backlog_is_handed_over_a_turn_budget_at_a_time() -> None:
     assert len(seen) == TURN_BUDGET * 2
     await asyncio.sleep(0)
     assert len(seen) == TURN_BUDGET * 2 + 1 and not transport.paused
+
+
+async def test_on_a_slow_cpu_a_turn_ends_after_its_time_whatever_its_count() -> None:
+    """Messages costing a millisecond each (several times a slow CPU's): a turn stops at the
+    first look at the clock past TURN_S, long before TURN_BUDGET, and nothing is lost."""
+
+    def slow(topic: str, payload: bytes, at: float) -> None:
+        seen.append(topic)
+        busy_until = time.perf_counter() + 0.001
+        while time.perf_counter() < busy_until:
+            pass
+
+    seen: list[str] = []
+    connection, transport = connect(slow, turn_s=TURN_S)
+    connection.data_received(telemetry(TURN_BUDGET))
+    first_turn = len(seen)
+    assert first_turn % CLOCK_EVERY == 0 and TURN_S * 1000 <= first_turn < TURN_BUDGET
+    assert transport.paused  # the rest waits in the inbox, the broker holds what follows
+    await until(lambda: len(acked(transport)) == TURN_BUDGET)
+    assert seen == [f"devices/sd-{n}/up" for n in range(TURN_BUDGET)] and not transport.paused
 
 
 async def test_telemetry_makes_way_while_an_alarm_is_in_flight() -> None:

@@ -380,3 +380,19 @@ async def test_an_edit_survives_a_restart(tmp_path: Path) -> None:
 
 def _seen_at(at: float) -> DeviceState:
     return DeviceState(last_seen=at, online=True)
+
+
+async def test_the_fleet_is_one_tuple_until_a_device_is_added_changed_or_deleted(
+    registry: Registry,
+) -> None:
+    """The sweeps and rule ticks walk this tuple in steps: it must not be copied per pass,
+    and must never miss a change."""
+    await registry.add_device(smoke("sd-1", IN_G0101))
+    fleet = registry.fleet()
+    assert [d.id for d in fleet] == ["sd-1"] and registry.fleet() is fleet
+    await registry.add_device(smoke("sd-2", IN_G0102))
+    assert sorted(d.id for d in registry.fleet()) == ["sd-1", "sd-2"]
+    moved = await registry.replace_device("sd-1", smoke("sd-1", IN_G0102))
+    assert moved in registry.fleet() and registry.by_id("sd-1") is moved
+    await registry.delete_device("sd-2")
+    assert registry.fleet() == (moved,)
