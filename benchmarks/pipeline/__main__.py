@@ -39,6 +39,12 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="with --commit: leave its hot path uncompiled (the A of an A/B against mypyc)",
     )
     p.add_argument("--keep", type=Path, help="work in this dir and keep logs and data")
+    p.add_argument(
+        "--gateway-nice",
+        type=int,
+        default=0,
+        help="run firegrid at this nice value (-10: as the systemd unit's CPUWeight=1000 would)",
+    )
     args = p.parse_args(argv)
     if args.pure_python and not args.commit:
         p.error("--pure-python needs --commit (the working tree runs as it is installed)")
@@ -57,6 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         changes["devices"] = args.devices
     if args.messages:
         changes["throughput_messages"] = args.messages
+    if args.gateway_nice:
+        changes["gateway_nice"] = args.gateway_nice
     plan = dataclasses.replace(plan, **changes)  # type: ignore[arg-type]
     with workdir(args.keep) as where:
         result = Run(plan, where, args.commit, args.pure_python).execute().as_dict()

@@ -160,7 +160,8 @@ def machine_lines(r: dict[str, Any]) -> list[str]:
     nr = v.get("node-red", {})
     return [
         f"- machine: {mach['cpu']}, {mach['cores']} cores, {mach['ram_gib']} GiB RAM, "
-        f"Linux {mach['kernel']}",
+        f"Linux {mach['kernel']}"
+        + (f"; CPU probe {mach['cpu_probe_ms']} ms" if "cpu_probe_ms" in mach else ""),
         f"- Python {v['python']}, Node {v['node']}, {v['mosquitto']}, {v['influxd']}"
         + (
             f", node-red {nr.get('node-red')}, node-red-contrib-influxdb "
@@ -172,7 +173,8 @@ def machine_lines(r: dict[str, Any]) -> list[str]:
         f"{meta['firegrid']['uncommitted']} uncommitted changes under gateway/ bridge/ "
         f"device_profiles/ rules/; hot path {meta['firegrid'].get('hot_path', 'pure')}), "
         f"run {meta['date']}, mode {meta['mode']}, "
-        f"fleet {meta['fleet']['devices']} devices {meta['fleet']['by_measurement']}",
+        + (f"gateway at nice {nice}, " if (nice := meta["plan"].get("gateway_nice")) else "")
+        + f"fleet {meta['fleet']['devices']} devices {meta['fleet']['by_measurement']}",
         f"- load average at start {meta.get('loadavg_at_start')}, at end "
         f"{meta.get('loadavg_at_end')} (1/5/15 min)",
     ]

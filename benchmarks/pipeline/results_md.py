@@ -34,6 +34,8 @@ METHOD = """\
   Published QoS 1 by a separate raw-socket publisher process (`mqttpub.py`), pre-encoded.
 - **Window**: from the first publish until InfluxDB's shard write counters show every point
   taken; then `SELECT count` per measurement must equal what was sent (table above).
+  **CPU probe** (runs from 2026-12-07 on): CPU ms of a fixed 2M-iteration pure-Python loop
+  before the run, best of three — the interpreter's speed on this machine.
   **CPU by thread** (runs from 2026-11-24 on): the same window's per-thread times of the
   gateway process (`psutil`), the main thread — the event loop, where every message is
   handled — in user and system mode, and every other thread (SQLite's) together.
@@ -94,11 +96,15 @@ def comparison(runs: list[dict[str, Any]]) -> list[str]:
     head = ["", *(f"{r['meta']['firegrid']['commit']} ({r['meta']['date'][:16]})" for r in runs)]
     rows = [[name, *(f[name] for f in figures)] for name in figures[0]]
     rows.append(["load average at start", *(r["meta"].get("loadavg_at_start") for r in runs)])
+    rows.append(["machine (kernel)", *(r["meta"]["machine"]["kernel"] for r in runs)])
+    rows.append(["CPU probe ms", *(r["meta"]["machine"].get("cpu_probe_ms", "") for r in runs)])
     return [
         "## Earlier commits, same command",
         "",
         "Oldest first; the last column is the run above. Runs on a machine that was busy with",
-        "other work (see the load average) measure more CPU per message than a quiet one.",
+        "other work (see the load average) measure more CPU per message than a quiet one, and",
+        "absolute figures only compare on one machine: the CPU probe (a fixed pure-Python loop,",
+        "measured from 2026-12-07 on) tells machines apart; the Node-RED ratio compares across.",
         "",
         *table(head, rows),
     ]

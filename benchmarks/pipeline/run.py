@@ -76,6 +76,7 @@ class Plan:
     settle_s: float = 3.0  # background running before the first alarm
     node_red: bool = True
     extra_sustainable: bool = True  # add a latency run at 70 % of the measured throughput
+    gateway_nice: int = 0  # firegrid run's nice value (-10 ≈ the systemd unit's CPUWeight)
 
 
 # 100 alarms: a nearest-rank p99 over 30 would be the slowest one (a p100).
@@ -364,6 +365,7 @@ class Run:
             self.workdir / "firegrid-data",
             free_port(),
             self.workdir / "firegrid.log",
+            nice=self.plan.gateway_nice,
         )
         self._stack.callback(gw.stop)
         r.meta["firegrid"] |= gw.imports()
@@ -716,6 +718,20 @@ def _version(cmd: list[str]) -> str:
     return (out.stdout or out.stderr).strip().splitlines()[0] if (out.stdout or out.stderr) else "?"
 
 
+def cpu_probe_ms(rounds: int = 3) -> float:
+    """CPU milliseconds of one fixed pure-Python loop, best of ``rounds``: how fast this
+    machine runs the interpreter, so runs on different machines can be told apart (two
+    machines reporting the same model name here differed threefold)."""
+    best = float("inf")
+    for _ in range(rounds):
+        started = time.process_time()
+        total = 0
+        for i in range(2_000_000):
+            total += i
+        best = min(best, time.process_time() - started)
+    return round(best * 1000, 1)
+
+
 def machine() -> dict[str, Any]:
     cpu = "?"
     with contextlib.suppress(OSError):
@@ -737,6 +753,7 @@ def machine() -> dict[str, Any]:
             "cores": os.cpu_count(),
             "ram_gib": round(mem_kib / 2**20, 1),
             "kernel": platform.release(),
+            "cpu_probe_ms": cpu_probe_ms(),
         },
         "versions": {
             "python": platform.python_version(),
