@@ -319,10 +319,17 @@ class MqttIngest:
         tb: TracebackType | None,
     ) -> None:
         self._closing = True
-        if self._task is not None and not self._task.done():
-            self._task.cancel()
+        task = self._task
+        if task is not None:
+            # Cancelled again until it ends: on Python 3.11 a cancel that races the end of an
+            # inner wait (asyncio.wait_for in the handshake, e.g. while reconnecting after a
+            # broker restart) can be swallowed, and the session would run on, connected, with
+            # the gateway's shutdown waiting for it for ever.
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+                await task
         connection = self._connection
         if connection is not None:
             connection.flush_acks()  # what was handled is acknowledged: not redelivered

@@ -223,3 +223,36 @@ async def test_an_outbound_publish_can_wait_for_its_puback(mosquitto: MosquittoS
     finally:
         listener.loop_stop()
         listener.disconnect()
+
+
+async def test_the_session_stops_even_when_a_cancel_is_swallowed(
+    mosquitto: MosquittoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Python 3.11's asyncio.wait_for can swallow a cancel that races the end of its wait (a
+    handshake while reconnecting after a broker restart): the session then ran on, connected,
+    and the gateway's shutdown waited for it for ever. A session that swallows the first
+    cancel must still stop."""
+    run = MqttIngest._run
+    swallowed: list[bool] = []
+
+    async def swallow_once(self: MqttIngest) -> None:
+        while True:
+            try:
+                await run(self)
+            except asyncio.CancelledError:
+                if swallowed:
+                    raise
+                swallowed.append(True)  # as wait_for does when its inner wait has just ended
+
+    monkeypatch.setattr(MqttIngest, "_run", swallow_once)
+    url = parse_mqtt_url(mosquitto.url)
+    client = MqttIngest(url, "gw-test", ["devices/+/up"], Recorder(), Metrics())
+    await client.__aenter__()
+    await asyncio.wait_for(client.wait_connected(), 10)
+    closing = asyncio.ensure_future(client.__aexit__(None, None, None))
+    done, _ = await asyncio.wait({closing}, timeout=5)
+    if not done:  # it hangs (as it did): end it for the next test, then fail
+        closing.cancel()
+        await asyncio.wait({closing}, timeout=5)
+    assert done and swallowed == [True], "the session did not stop after a swallowed cancel"
+    closing.result()
