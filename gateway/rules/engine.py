@@ -67,9 +67,8 @@ class RulesEngine:
         self._profiles = dict(profiles)
         rules = compile_rules(rule_set, self._profiles)
         self._store = Store(rules, _as_predicate(commissioning), own_id)
-        # Read on every reading: a plain dict here, not through the (interpreted) compiled
-        # rules' Mapping attribute.
-        self._reading: dict[str, tuple[DeviceRule, ...]] = dict(rules.reading)
+        self._reading: dict[str, tuple[DeviceRule, ...]] = {}
+        self._use(rules)
 
     @property
     def rules(self) -> CompiledRules:
@@ -173,9 +172,14 @@ class RulesEngine:
         rules = compile_rules(rule_set, new_profiles)
         old = self._store.rules.fingerprints
         self._store.keep_only({r for r, fp in rules.fingerprints.items() if old.get(r) == fp})
+        self._use(rules)
+        self._profiles = new_profiles
+
+    def _use(self, rules: CompiledRules) -> None:
+        """The rules in force; the rules of each profile's readings also as a plain dict, read
+        on every reading (not through the interpreted compiled rules' Mapping attribute)."""
         self._store.rules = rules
         self._reading = dict(rules.reading)
-        self._profiles = new_profiles
 
     # -- persistence -----------------------------------------------------------------------
 
